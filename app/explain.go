@@ -1,0 +1,8 @@
+package app
+
+import "github.com/spf13/cobra"
+
+// PLACEHOLDER: replaced by the real command.
+func newExplainCmd(s *streams) *cobra.Command {
+	return &cobra.Command{Use: "explain", Short: "not yet implemented", RunE: func(*cobra.Command, []string) error { return usageErr("not implemented") }}
+}
