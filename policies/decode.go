@@ -199,6 +199,10 @@ func (d *decoder) value(a *hcl.Attribute, want cty.Type) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if v.IsNull() {
+		// A null would otherwise read as "not set" and slip past required
+		// attributes such as max_duration.
+		d.diags.errorf(RuleSchema, a.Expr.Range(), "Missing attribute value",
+			"%s is null: set a value, or remove the attribute to use its default.", a.Name)
 		return cty.NilVal, false
 	}
 	cv, err := convert.Convert(v, want)
@@ -601,9 +605,10 @@ func (d *decoder) decodeTest(b *hcl.Block) *Test {
 	default:
 		d.diags.errorf(RuleSchema, reqs[1].DefRange, "Duplicate request block", "A test has exactly one request block; write another test for another request.")
 	}
-	rc, _ := d.content(reqs[0], testRequestSchema)
+	rc, rattrs := d.content(reqs[0], testRequestSchema)
 	r := &t.Request
 	r.DeclRange = reqs[0].DefRange
+	r.Attrs = rattrs
 	r.Requester = d.principal(rc, "requester")
 	for _, g := range d.principals(rc, "groups") {
 		r.Groups = append(r.Groups, g.Principal)
@@ -616,4 +621,3 @@ func (d *decoder) decodeTest(b *hcl.Block) *Test {
 	r.Renewals = d.integer(rc, "renewals", 0, 0)
 	return t
 }
-

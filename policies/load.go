@@ -33,7 +33,7 @@ func Load(paths ...string) (*Set, Diagnostics) {
 	for _, f := range files {
 		src, err := readFile(f)
 		if err != nil {
-			diags.errorf(RuleIO, hcl.Range{Filename: f}, "Cannot read policy file", "%v", err)
+			diags.errorf(RuleIO, pathRange(f), "Cannot read policy file", "%v", err)
 			continue
 		}
 		sources[f] = src
@@ -79,7 +79,7 @@ func findFiles(paths []string, diags *Diagnostics) []string {
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
-			diags.errorf(RuleIO, hcl.Range{Filename: p}, "Cannot read policy path", "%v", cleanPathErr(err))
+			diags.errorf(RuleIO, pathRange(p), "Cannot read policy path", "%v", cleanPathErr(err))
 			continue
 		}
 		if !info.IsDir() {
@@ -92,7 +92,7 @@ func findFiles(paths []string, diags *Diagnostics) []string {
 		var found []string
 		err = filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
-				diags.errorf(RuleIO, hcl.Range{Filename: path}, "Cannot read policy directory", "%v", cleanPathErr(err))
+				diags.errorf(RuleIO, pathRange(path), "Cannot read policy directory", "%v", cleanPathErr(err))
 				if e != nil && e.IsDir() && path != p {
 					return fs.SkipDir
 				}
@@ -110,7 +110,7 @@ func findFiles(paths []string, diags *Diagnostics) []string {
 			return nil
 		})
 		if err != nil {
-			diags.errorf(RuleIO, hcl.Range{Filename: p}, "Cannot read policy directory", "%v", err)
+			diags.errorf(RuleIO, pathRange(p), "Cannot read policy directory", "%v", err)
 		}
 		slices.Sort(found)
 		for _, f := range found {
@@ -121,6 +121,12 @@ func findFiles(paths []string, diags *Diagnostics) []string {
 		}
 	}
 	return files
+}
+
+// pathRange points an I/O diagnostic at the start of the file or directory,
+// so every diagnostic about a path has a line (SARIF and editors need one).
+func pathRange(name string) hcl.Range {
+	return hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 func cleanPathErr(err error) error {

@@ -292,7 +292,9 @@ type Test struct {
 
 // TestRequest is the request a test block evaluates.
 type TestRequest struct {
-	DeclRange     hcl.Range
+	DeclRange hcl.Range
+	// Attrs maps each attribute that was set to its whole range.
+	Attrs         map[string]hcl.Range
 	Requester     model.Principal
 	Groups        []model.Principal
 	Role          string
