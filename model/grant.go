@@ -58,6 +58,11 @@ type Grant struct {
 	// Reason explains the last status change (denial reason, failure cause).
 	Reason  string    `json:"reason,omitempty"`
 	Updated time.Time `json:"updated"`
+	// Version is the store's optimistic-concurrency counter: 1 when the
+	// grant is created, one more on every update. An update must carry the
+	// version it read, so concurrent changes cannot silently overwrite each
+	// other.
+	Version int64 `json:"version"`
 }
 
 // ActiveAt reports whether the grant should have bindings at time now.
