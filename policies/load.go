@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -47,29 +49,59 @@ func Load(paths ...string) (*Set, Diagnostics) {
 func LoadSources(names []string, sources map[string][]byte) (*Set, Diagnostics) {
 	var diags Diagnostics
 	set := &Set{Sources: make(map[string][]byte, len(names))}
-	d := &decoder{set: set, diags: &diags}
 	for _, name := range names {
-		src, ok := sources[name]
-		if !ok {
-			continue
+		if src, ok := sources[name]; ok {
+			set.Files = append(set.Files, name)
+			set.Sources[name] = src
 		}
-		set.Files = append(set.Files, name)
-		set.Sources[name] = src
-		if !utf8.Valid(src) {
-			diags.errorf(RuleSyntax, invalidUTF8Range(name, src), "Invalid file encoding",
-				"Policy files must be UTF-8 text. Re-save %s as UTF-8.", name)
-			continue
+	}
+	// Parsing dominates loading and files are independent: parse them in
+	// parallel, then decode in file order so diagnostics and block order
+	// stay deterministic.
+	parsed := make([]parsedFile, len(set.Files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range set.Files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			parsed[i] = parseFile(name, set.Sources[name])
+		}()
+	}
+	wg.Wait()
+	d := &decoder{set: set, diags: &diags}
+	for _, pf := range parsed {
+		diags = append(diags, pf.diags...)
+		if pf.file != nil {
+			d.decodeFile(pf.file)
 		}
-		file, hdiags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
-		if hdiags.HasErrors() {
-			diags.fromHCL(RuleSyntax, hdiags)
-			continue
-		}
-		d.decodeFile(file)
 	}
 	d.finish()
 	set.index()
 	return set, diags
+}
+
+type parsedFile struct {
+	file  *hcl.File // nil when the file could not be parsed
+	diags Diagnostics
+}
+
+// parseFile checks the encoding and parses one file.
+func parseFile(name string, src []byte) parsedFile {
+	var pf parsedFile
+	if !utf8.Valid(src) {
+		pf.diags.errorf(RuleSyntax, invalidUTF8Range(name, src), "Invalid file encoding",
+			"Policy files must be UTF-8 text. Re-save %s as UTF-8.", name)
+		return pf
+	}
+	file, hdiags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if hdiags.HasErrors() {
+		pf.diags.fromHCL(RuleSyntax, hdiags)
+		return pf
+	}
+	pf.file = file
+	return pf
 }
 
 // findFiles expands paths into .hcl files, sorted within each directory.
