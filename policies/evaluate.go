@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -111,9 +112,10 @@ type PolicyTrace struct {
 // Result is the outcome of evaluating a request against a policy set.
 type Result struct {
 	Decision Decision
-	// Policy names what decided: the chosen jit policy, or the break_glass
-	// block for a breakglass-account denial. It is empty when no policy
-	// applied (unknown role, or no policy the requester is eligible for).
+	// Policy names the jit policy that decided. It is empty when no jit
+	// policy applied: unknown role, no policy the requester is eligible
+	// for, or a break-glass account (the breakglass-account reason names
+	// the break_glass block).
 	Policy string
 	// Duration is the effective duration under the deciding jit policy.
 	Duration time.Duration
@@ -170,7 +172,6 @@ func Evaluate(set *Set, req Request) Result {
 			Message: fmt.Sprintf("%s is a break-glass account of %q; break-glass accounts can never request access, they are used directly in an emergency",
 				req.Requester, bg.Name),
 		})
-		res.Policy = bg.Name
 	}
 	if req.Duration < 0 || req.Renewals < 0 {
 		denials = append(denials, Reason{Code: ReasonInvalidRequest,
@@ -353,7 +354,7 @@ func matchRequesters(j *JIT, req Request) (bool, string) {
 			}
 		}
 	}
-	return false, "not listed; requesters are " + principalList(j.Requesters)
+	return false, "not listed; the policy lists " + principalList(j.Requesters)
 }
 
 func principalList(ps []PrincipalRef) string {
@@ -391,7 +392,7 @@ func autoApprove(expr hcl.Expression, req Request, dur time.Duration) (bool, err
 	})
 	v, diags := expr.Value(autoApproveContext(request, requester))
 	if diags.HasErrors() {
-		return false, fmt.Errorf("evaluating auto_approve: %s", diagsText(diags))
+		return false, errors.New(diagsText(diags))
 	}
 	if !v.IsWhollyKnown() || v.IsNull() {
 		return false, fmt.Errorf("auto_approve gave no value (null or unknown), not true or false")
@@ -413,11 +414,13 @@ func diagsText(diags hcl.Diagnostics) string {
 		if d.Severity != hcl.DiagError {
 			continue
 		}
-		s := d.Summary
+		// HCL's summaries are generic ("Error in function call"); the
+		// detail says what went wrong.
 		if d.Detail != "" {
-			s += ": " + d.Detail
+			parts = append(parts, d.Detail)
+		} else {
+			parts = append(parts, d.Summary)
 		}
-		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
 }

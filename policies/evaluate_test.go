@@ -240,12 +240,12 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "break-glass account denied even where a policy would allow",
 			req:  Request{Requester: model.MustPrincipal("user:BG-Admin@example.com"), Groups: []model.Principal{devs}, Role: "web"},
-			want: want{Decision: DecisionDenied, Policy: "idp-outage", Reasons: reason(ReasonBreakglassAccount)},
+			want: want{Decision: DecisionDenied, Reasons: reason(ReasonBreakglassAccount)},
 		},
 		{
 			name: "break-glass account asking for an unknown role",
 			req:  Request{Requester: model.MustPrincipal("gcp:user:breakglass-1@example.com"), Role: "nope"},
-			want: want{Decision: DecisionDenied, Policy: "idp-outage", Reasons: reason(ReasonBreakglassAccount, ReasonUnknownRole)},
+			want: want{Decision: DecisionDenied, Reasons: reason(ReasonBreakglassAccount, ReasonUnknownRole)},
 		},
 	}
 	for _, tt := range tests {
@@ -275,6 +275,11 @@ func TestEvaluateReasonsNamePolicies(t *testing.T) {
 	}
 	if !strings.Contains(got.Reasons[1].Message, "group:sre@example.com") {
 		t.Errorf("not-eligible message should list the requesters: %q", got.Reasons[1].Message)
+	}
+
+	got = Evaluate(set, Request{Requester: model.MustPrincipal("gcp:user:breakglass-1@example.com"), Role: "db"})
+	if len(got.Reasons) != 1 || got.Reasons[0].Policy != "idp-outage" || got.Policy != "" {
+		t.Errorf("break-glass denial should name the break_glass block in its reason only: policy %q, reasons %+v", got.Policy, got.Reasons)
 	}
 
 	got = Evaluate(set, Request{Requester: bob, Role: "db", Justification: "x", Duration: 2 * time.Hour})
