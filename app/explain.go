@@ -264,17 +264,17 @@ func writeExplainText(w io.Writer, set *policies.Set, req policies.Request, res 
 // in seconds.
 type (
 	explainJSON struct {
-		Request           explainRequestJSON     `json:"request"`
-		Decision          policies.Decision      `json:"decision"`
-		Policy            string                 `json:"policy"`
-		PolicyKind        string                 `json:"policy_kind"`
-		File              string                 `json:"file"`
-		Line              int                    `json:"line"`
-		Duration          string                 `json:"duration"`
-		DurationSeconds   int64                  `json:"duration_seconds"`
-		Approvers         []string               `json:"approvers"`
-		MinApprovals      int                    `json:"min_approvals"`
-		AutoApproved      bool                   `json:"auto_approved"`
+		Request           explainRequestJSON            `json:"request"`
+		Decision          policies.Decision             `json:"decision"`
+		Policy            string                        `json:"policy"`
+		PolicyKind        string                        `json:"policy_kind"`
+		File              string                        `json:"file"`
+		Line              int                           `json:"line"`
+		Duration          string                        `json:"duration"`
+		DurationSeconds   int64                         `json:"duration_seconds"`
+		Approvers         []string                      `json:"approvers"`
+		MinApprovals      int                           `json:"min_approvals"`
+		AutoApproved      bool                          `json:"auto_approved"`
 		Reasons           []explainReasonJSON           `json:"reasons"`
 		AutoApproveErrors []explainAutoApproveErrorJSON `json:"auto_approve_errors"`
 		Trace             []explainTraceJSON            `json:"trace"`
@@ -303,18 +303,18 @@ type (
 		Column  int    `json:"column"`
 	}
 	explainTraceJSON struct {
-		Policy           string       `json:"policy"`
-		File             string       `json:"file"`
-		Line             int          `json:"line"`
-		Eligible         bool         `json:"eligible"`
-		Match            string       `json:"match"`
-		Decision         string       `json:"decision"`
-		Duration         string       `json:"duration"`
-		DurationSeconds  int64        `json:"duration_seconds"`
-		Approvers        []string     `json:"approvers"`
-		MinApprovals     int          `json:"min_approvals"`
-		AutoApprove      string       `json:"auto_approve"` // "", "true", "false" or "error"
-		AutoApproveError string       `json:"auto_approve_error"`
+		Policy           string              `json:"policy"`
+		File             string              `json:"file"`
+		Line             int                 `json:"line"`
+		Eligible         bool                `json:"eligible"`
+		Match            string              `json:"match"`
+		Decision         string              `json:"decision"`
+		Duration         string              `json:"duration"`
+		DurationSeconds  int64               `json:"duration_seconds"`
+		Approvers        []string            `json:"approvers"`
+		MinApprovals     int                 `json:"min_approvals"`
+		AutoApprove      string              `json:"auto_approve"` // "", "true", "false" or "error"
+		AutoApproveError string              `json:"auto_approve_error"`
 		Reasons          []explainReasonJSON `json:"reasons"`
 	}
 )
