@@ -79,11 +79,11 @@ func formatNames() string {
 // Columns count Unicode code points from 1, end positions are exclusive,
 // and zero means unknown.
 type location struct {
-	file                         string
-	line, col, endLine, endCol   int
-	text                         []byte // first line of the range, no newline; nil if unknown
-	startOff, endOff             int    // underlined bytes of text
-	byteStart                    int    // offset of the range start in the file; -1 if unknown
+	file                       string
+	line, col, endLine, endCol int
+	text                       []byte // first line of the range, no newline; nil if unknown
+	startOff, endOff           int    // underlined bytes of text
+	byteStart                  int    // offset of the range start in the file; -1 if unknown
 }
 
 // locate resolves d.Range. It trusts byte offsets when they agree with the
@@ -244,8 +244,10 @@ func renderText(w io.Writer, v *validation, color bool) error {
 		ew.printf("%s%s:%s %s%s%s\n\n", c, label, p.reset, p.bold, sanitize(d.Summary), p.reset)
 		loc := locate(d, v.sources())
 		if loc.file != "" {
+			_, haveSource := v.sources()[loc.file]
 			switch {
-			case loc.line == 0:
+			case loc.line == 0, !haveSource && d.Rule == policies.RuleIO:
+				// I/O problems: the path is the whole story.
 				ew.printf("  on %s:\n", sanitize(loc.file))
 			default:
 				where := ""
