@@ -195,8 +195,10 @@ func TestCLITestPolicyErrors(t *testing.T) {
 	if stdout != "" {
 		t.Errorf("no test should run on a set with errors; stdout:\n%s", stdout)
 	}
-	if !strings.Contains(stderr, "policy.hcl:") || !strings.Contains(stderr, "error [schema]") || !strings.Contains(stderr, "elevate validate") {
-		t.Errorf("stderr should list the error with its position and point at validate:\n%s", stderr)
+	for _, want := range []string{"policy.hcl line 52", `colour       = "red"`, "[schema]", "no test was run"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr should show the error with its source and say no test ran; it lacks %q:\n%s", want, stderr)
+		}
 	}
 }
 
@@ -411,7 +413,9 @@ func TestCLIExplainPolicyErrors(t *testing.T) {
 	if code != ExitFailed || stdout != "" {
 		t.Errorf("exit %d (want 1), stdout %q (want empty)", code, stdout)
 	}
-	if !strings.Contains(stderr, "policy.hcl:") || !strings.Contains(stderr, "standing") {
-		t.Errorf("stderr should show the error: %s", stderr)
+	for _, want := range []string{"policy.hcl line 49", `standing = "sometimes"`, "[schema]", "the request was not evaluated"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }

@@ -53,7 +53,7 @@ I/O error.`,
 			if o.format != "text" && o.format != "json" {
 				return usageErr("invalid --format %q: use text or json", o.format)
 			}
-			set, err := loadSetForEvaluation(s, path)
+			set, err := loadSetForEvaluation(s, path, "the request was not evaluated")
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ Exit status: 0 all tests passed, 1 a test failed or the policies have errors,
 			if len(args) == 1 {
 				path = args[0]
 			}
-			set, err := loadSetForEvaluation(s, path)
+			set, err := loadSetForEvaluation(s, path, "no test was run")
 			if err != nil {
 				return err
 			}
@@ -53,31 +53,26 @@ Exit status: 0 all tests passed, 1 a test failed or the policies have errors,
 }
 
 // loadSetForEvaluation loads and lints the policy set under path for test
-// and explain. I/O problems print and exit 2; policy errors print and exit
-// 1, since evaluating a set with errors would answer the wrong question.
-// Warnings are left to `elevate validate`.
-func loadSetForEvaluation(s *streams, path string) (*policies.Set, error) {
+// and explain. Errors are rendered like `elevate validate` renders them and
+// end the command: exit 2 for I/O problems, 1 for policy errors, since
+// evaluating a set with errors would answer the wrong question. Warnings
+// are left to `elevate validate`. what names what did not happen.
+func loadSetForEvaluation(s *streams, path, what string) (*policies.Set, error) {
 	set, diags := policies.Validate(path)
-	if diags.HasIOErrors() {
-		for _, d := range diags {
-			if d.Rule == policies.RuleIO {
-				fmt.Fprintln(s.err, d.Error())
-			}
-		}
-		return nil, silent(ExitUsage)
-	}
-	if !diags.HasErrors() {
-		return set, nil
-	}
-	errs, _ := diags.Count()
+	var errs policies.Diagnostics
 	for _, d := range diags {
 		if d.Severity == policies.SeverityError {
-			fmt.Fprintln(s.err, d.Error())
+			errs = append(errs, d)
 		}
 	}
-	noun := "errors"
-	if errs == 1 {
-		noun = "error"
+	if len(errs) == 0 {
+		return set, nil
 	}
-	return nil, failed(fmt.Errorf("the policies under %s have %d %s; fix them first (elevate validate %s shows each with its source line)", path, errs, noun, path))
+	if err := renderText(s.err, &validation{set: set, diags: errs}, useColor(s.err)); err != nil {
+		return nil, usageErr("writing diagnostics: %w", err)
+	}
+	if errs.HasIOErrors() {
+		return nil, silent(ExitUsage)
+	}
+	return nil, failed(fmt.Errorf("the policies under %s have errors, so %s; fix them and run again", path, what))
 }
