@@ -40,13 +40,13 @@ type ReasonCode string
 
 // Reason codes of request evaluation (POLICY.md, "Request evaluation").
 const (
-	ReasonNotEligible        ReasonCode = "not-eligible"
-	ReasonDurationExceedsMax ReasonCode = "duration-exceeds-max"
-	ReasonJustificationMiss  ReasonCode = "justification-missing"
-	ReasonTicketInvalid      ReasonCode = "ticket-invalid"
-	ReasonRenewalsExhausted  ReasonCode = "renewals-exhausted"
-	ReasonBreakglassAccount  ReasonCode = "breakglass-account"
-	ReasonUnknownRole        ReasonCode = "unknown-role"
+	ReasonNotEligible          ReasonCode = "not-eligible"
+	ReasonDurationExceedsMax   ReasonCode = "duration-exceeds-max"
+	ReasonJustificationMissing ReasonCode = "justification-missing"
+	ReasonTicketInvalid        ReasonCode = "ticket-invalid"
+	ReasonRenewalsExhausted    ReasonCode = "renewals-exhausted"
+	ReasonBreakglassAccount    ReasonCode = "breakglass-account"
+	ReasonUnknownRole          ReasonCode = "unknown-role"
 	// ReasonInvalidRequest is a request no policy can judge: a negative
 	// duration or renewal count. It is an extension of POLICY.md's list for
 	// callers (the API) that build requests from untrusted input.
@@ -55,7 +55,7 @@ const (
 
 // ReasonCodes lists every reason code, in the order POLICY.md gives them.
 var ReasonCodes = []ReasonCode{
-	ReasonNotEligible, ReasonDurationExceedsMax, ReasonJustificationMiss, ReasonTicketInvalid,
+	ReasonNotEligible, ReasonDurationExceedsMax, ReasonJustificationMissing, ReasonTicketInvalid,
 	ReasonRenewalsExhausted, ReasonBreakglassAccount, ReasonUnknownRole, ReasonInvalidRequest,
 }
 
@@ -285,7 +285,7 @@ func evaluatePolicy(j *JIT, req Request) (PolicyTrace, *AutoApproveError) {
 			model.FormatDuration(t.Duration), j.Name, model.FormatDuration(j.MaxDuration), model.FormatDuration(j.MaxDuration))
 	}
 	if j.Justification && strings.TrimSpace(req.Justification) == "" {
-		deny(ReasonJustificationMiss, "%q requires a justification: say why you need the role", j.Name)
+		deny(ReasonJustificationMissing, "%q requires a justification: say why you need the role", j.Name)
 	}
 	if j.TicketPattern != nil && !j.TicketPattern.MatchString(req.Ticket) {
 		if req.Ticket == "" {

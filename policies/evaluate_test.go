@@ -124,18 +124,18 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "justification missing",
 			req:  Request{Requester: bob, Role: "db"},
-			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 30 * time.Minute, Reasons: reason(ReasonJustificationMiss)},
+			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 30 * time.Minute, Reasons: reason(ReasonJustificationMissing)},
 		},
 		{
 			name: "whitespace justification is missing",
 			req:  Request{Requester: bob, Role: "db", Justification: " \t\n"},
-			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 30 * time.Minute, Reasons: reason(ReasonJustificationMiss)},
+			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 30 * time.Minute, Reasons: reason(ReasonJustificationMissing)},
 		},
 		{
 			name: "every failed check is reported",
 			req:  Request{Requester: bob, Role: "db", Duration: 2 * time.Hour, Renewal: true},
 			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 2 * time.Hour,
-				Reasons: reason(ReasonDurationExceedsMax, ReasonJustificationMiss, ReasonRenewalsExhausted)},
+				Reasons: reason(ReasonDurationExceedsMax, ReasonJustificationMissing, ReasonRenewalsExhausted)},
 		},
 		{
 			name: "justification = false needs none",
@@ -235,7 +235,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "all eligible policies deny: the first declared decides",
 			req:  Request{Requester: bob, Groups: []model.Principal{sre}, Role: "db", Duration: 5 * time.Hour},
-			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 5 * time.Hour, Reasons: reason(ReasonDurationExceedsMax, ReasonJustificationMiss)},
+			want: want{Decision: DecisionDenied, Policy: "db-self", Duration: 5 * time.Hour, Reasons: reason(ReasonDurationExceedsMax, ReasonJustificationMissing)},
 		},
 		{
 			name: "break-glass account denied even where a policy would allow",

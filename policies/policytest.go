@@ -109,7 +109,7 @@ func outcome(res Result) string {
 			b.WriteString(" (auto-approved)")
 		}
 	case DecisionNeedsApproval:
-		fmt.Fprintf(&b, " (%d of %s)", res.MinApprovals, principals(res.Approvers))
+		fmt.Fprintf(&b, " (%d of %s)", res.MinApprovals, joinPrincipals(res.Approvers))
 	case DecisionDenied:
 		b.WriteString(" (" + reasonSummary(res) + ")")
 	}
@@ -127,7 +127,7 @@ func reasonSummary(res Result) string {
 	return strings.Join(parts, "; ")
 }
 
-func principals(ps []model.Principal) string {
+func joinPrincipals(ps []model.Principal) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = p.String()
