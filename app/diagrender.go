@@ -428,31 +428,31 @@ func escapeGitHubData(s string) string { return githubDataEscaper.Replace(s) }
 func escapeGitHubProperty(s string) string { return githubPropertyEscaper.Replace(s) }
 
 // ruleDescriptions are the short descriptions SARIF shows for each rule
-// (POLICY.md's table).
+// (POLICY.md's table). A test keeps it in step with policies.LintRules.
 var ruleDescriptions = map[string]string{
-	policies.RuleSyntax:              "HCL syntax error or invalid file encoding",
-	policies.RuleSchema:              "Unknown or missing block or attribute, wrong type, or invalid value",
-	policies.RuleIO:                  "Policy files cannot be read",
-	"unknown-reference":              "A role, notifier or policy name that is not defined",
-	"duplicate-name":                 "Two blocks of one kind share a name",
-	"jit-missing-max-duration":       "A jit policy has no max_duration (temporary access with no hard expiry)",
-	"default-exceeds-max":            "default_duration is longer than max_duration",
-	"temporary-missing-expiry":       "A temporary grant has no expires, or expires is not after starts",
-	"temporary-missing-approval":     "A temporary grant without approved_by or justification",
-	"role-shared-jit-breakglass":     "A role is reachable both through jit/temporary and through break_glass",
-	"breakglass-account-shared":      "A break-glass account is shared, a group or a service account, or in two break_glass blocks",
-	"breakglass-too-many-accounts":   "More break-glass accounts than breakglass_max_accounts",
-	"breakglass-account-requestable": "A break-glass account is among requesters, approvers or temporary principals",
-	"breakglass-missing-review":      "A break_glass policy has no review_within",
-	"breakglass-missing-alert":       "A break_glass policy has no notify",
-	"self-approval":                  "An approver set that only the requester can satisfy",
-	"jit-duration-too-long":          "max_duration is longer than jit_duration_cap",
-	"unlimited-renewals":             "Renewals allow access longer than the caps",
-	"temporary-too-long":             "A temporary window is longer than temporary_duration_cap",
-	"temporary-renewal-chain":        "Temporary grants for the same principal and role whose windows touch or overlap",
-	"privileged-without-approval":    "A privileged role is self-service or auto-approved without a duration bound",
-	"justification-not-required":     "A jit policy for a privileged role does not require a justification",
-	"breakglass-without-recording":   "A break_glass policy without session_recording",
+	policies.RuleSyntax:                       "HCL syntax error or invalid file encoding",
+	policies.RuleSchema:                       "Unknown or missing block or attribute, wrong type, or invalid value",
+	policies.RuleIO:                           "Policy files cannot be read",
+	policies.RuleUnknownReference:             "A role, notifier or policy name that is not defined",
+	policies.RuleDuplicateName:                "Two blocks of one kind share a name",
+	policies.RuleJITMissingMaxDuration:        "A jit policy has no max_duration (temporary access with no hard expiry)",
+	policies.RuleDefaultExceedsMax:            "default_duration is longer than max_duration",
+	policies.RuleTemporaryMissingExpiry:       "A temporary grant has no expires, or expires is not after starts",
+	policies.RuleTemporaryMissingApproval:     "A temporary grant without approved_by or justification",
+	policies.RuleRoleSharedJITBreakglass:      "A role is reachable both through jit/temporary and through break_glass",
+	policies.RuleBreakglassAccountShared:      "A break-glass account is shared, a group or a service account, or in two break_glass blocks",
+	policies.RuleBreakglassTooManyAccounts:    "More break-glass accounts than breakglass_max_accounts",
+	policies.RuleBreakglassAccountRequestable: "A break-glass account is among requesters, approvers or temporary principals",
+	policies.RuleBreakglassMissingReview:      "A break_glass policy has no review_within",
+	policies.RuleBreakglassMissingAlert:       "A break_glass policy has no notify",
+	policies.RuleSelfApproval:                 "An approver set that only the requester can satisfy",
+	policies.RuleJITDurationTooLong:           "max_duration is longer than jit_duration_cap",
+	policies.RuleUnlimitedRenewals:            "Renewals allow access longer than the caps",
+	policies.RuleTemporaryTooLong:             "A temporary window is longer than temporary_duration_cap",
+	policies.RuleTemporaryRenewalChain:        "Temporary grants for the same principal and role whose windows touch or overlap",
+	policies.RulePrivilegedWithoutApproval:    "A privileged role is self-service or auto-approved without a duration bound",
+	policies.RuleJustificationNotRequired:     "A jit policy for a privileged role does not require a justification",
+	policies.RuleBreakglassWithoutRecording:   "A break_glass policy without session_recording",
 }
 
 type sarifLog struct {
@@ -540,10 +540,16 @@ func renderSARIF(w io.Writer, v *validation) error {
 			if desc == "" {
 				desc = d.Summary
 			}
+			defaultLevel := level
+			for _, r := range policies.LintRules {
+				if r.Rule == d.Rule {
+					defaultLevel = string(r.Severity)
+				}
+			}
 			idx = len(driver.Rules)
 			ruleIndex[d.Rule] = idx
 			driver.Rules = append(driver.Rules, sarifRule{
-				ID: d.Rule, ShortDescription: sarifMessage{Text: desc}, DefaultConfiguration: sarifConfig{Level: level},
+				ID: d.Rule, ShortDescription: sarifMessage{Text: desc}, DefaultConfiguration: sarifConfig{Level: defaultLevel},
 			})
 		}
 		msg := d.Summary

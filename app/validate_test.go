@@ -464,6 +464,18 @@ func checkSARIF(t *testing.T, data []byte) map[string]any {
 	return log
 }
 
+func TestRuleDescriptionsCoverEveryRule(t *testing.T) {
+	for _, r := range policies.LintRules {
+		if ruleDescriptions[r.Rule] == "" {
+			t.Errorf("rule %q has no SARIF description in ruleDescriptions", r.Rule)
+		}
+	}
+	if len(ruleDescriptions) != len(policies.LintRules)+3 {
+		t.Errorf("ruleDescriptions has %d entries, want the %d lint rules plus syntax, schema and io",
+			len(ruleDescriptions), len(policies.LintRules))
+	}
+}
+
 func TestSARIFURI(t *testing.T) {
 	wd := filepath.FromSlash("/work/repo")
 	tests := []struct{ path, want string }{
