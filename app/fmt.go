@@ -26,7 +26,7 @@ dot-directories) in the canonical format, and prints the name of every file it
 changed.
 
   --check  change nothing; list the files that need formatting and exit 1 if any do
-  --diff   also print a unified diff of each change (with --check: instead of writing)
+  --diff   also print a unified diff of each change
 
 A file with syntax errors is left alone and reported with its position
 (exit 1). A path that cannot be read exits 2.`,

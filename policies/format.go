@@ -61,6 +61,7 @@ func checkSyntax(src []byte, filename string) error {
 	}
 	var diags Diagnostics
 	diags.fromHCL(RuleSyntax, hdiags)
+	diags.Sort()
 	return &FormatError{Diagnostics: diags}
 }
 
