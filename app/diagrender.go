@@ -196,6 +196,34 @@ func snippet(text []byte, startOff, endOff int) (line, carets string) {
 	return disp.String(), strings.Repeat(" ", startCol) + strings.Repeat("^", n)
 }
 
+// maxSnippetBytes is the longest source line shown whole; longer lines (a
+// generated one-line list, say) are cut around the range with "…".
+const maxSnippetBytes = 200
+
+// clippedSnippet is snippet for a line cut to at most about
+// maxSnippetBytes around the underlined range.
+func clippedSnippet(text []byte, startOff, endOff int) (line, carets string) {
+	if len(text) <= maxSnippetBytes {
+		return snippet(text, startOff, endOff)
+	}
+	from := max(startOff-maxSnippetBytes/4, 0)
+	to := min(max(endOff, startOff+1)+maxSnippetBytes/4, startOff+maxSnippetBytes*3/4, len(text))
+	for from > 0 && !utf8.RuneStart(text[from]) {
+		from--
+	}
+	for to < len(text) && !utf8.RuneStart(text[to]) {
+		to++
+	}
+	line, carets = snippet(text[from:to], startOff-from, min(endOff, to)-from)
+	if from > 0 {
+		line, carets = "…"+line, " "+carets
+	}
+	if to < len(text) {
+		line += "…"
+	}
+	return line, carets
+}
+
 // runeWidth is the number of terminal cells r takes.
 func runeWidth(r rune) int {
 	switch {
@@ -257,7 +285,7 @@ func renderText(w io.Writer, v *validation, color bool) error {
 				ew.printf("  on %s line %d%s:\n", sanitize(loc.file), loc.line, sanitize(where))
 			}
 			if loc.text != nil {
-				line, carets := snippet(loc.text, loc.startOff, loc.endOff)
+				line, carets := clippedSnippet(loc.text, loc.startOff, loc.endOff)
 				gutter := fmt.Sprintf("%4d: ", loc.line)
 				ew.printf("%s%s\n%s%s%s%s\n", gutter, line, strings.Repeat(" ", len(gutter)), c, carets, p.reset)
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -42,6 +43,26 @@ func TestSnippetCarets(t *testing.T) {
 				t.Errorf("snippet(%q, %d, %d) =\n%q\n%q\nwant\n%q\n%q", tt.text, tt.start, tt.end, line, carets, tt.line, tt.carets)
 			}
 		})
+	}
+}
+
+func TestClippedSnippet(t *testing.T) {
+	long := strings.Repeat("a", 300) + "TARGET" + strings.Repeat("世", 300)
+	start := strings.Index(long, "TARGET")
+	line, carets := clippedSnippet([]byte(long), start, start+len("TARGET"))
+	if !strings.HasPrefix(line, "…") || !strings.HasSuffix(line, "…") || len(line) > 2*maxSnippetBytes {
+		t.Errorf("line not clipped around the range: %q", line)
+	}
+	if !utf8.ValidString(line) {
+		t.Errorf("clipping split a character: %q", line)
+	}
+	col := strings.Index(carets, "^")
+	if got := string([]rune(line)[col : col+6]); got != "TARGET" || !strings.HasSuffix(carets, "^^^^^^") {
+		t.Errorf("carets %q under %q", carets, got)
+	}
+	short := "  bogus = 1"
+	if l, c := clippedSnippet([]byte(short), 2, 7); l != short || c != "  ^^^^^" {
+		t.Errorf("a short line should not be clipped: %q %q", l, c)
 	}
 }
 
