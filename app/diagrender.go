@@ -8,13 +8,13 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcled"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"golang.org/x/text/width"
 
@@ -31,7 +31,8 @@ type validation struct {
 	diags  policies.Diagnostics
 	strict bool
 	// wd is the working directory, for making SARIF URIs relative.
-	wd string
+	wd  string
+	loc *locator
 }
 
 // exitCode is 2 for I/O problems, 1 for errors (and, with strict, warnings),
@@ -53,6 +54,14 @@ func (v *validation) sources() map[string][]byte {
 		return nil
 	}
 	return v.set.Sources
+}
+
+// locator returns the validation's shared locator.
+func (v *validation) locator() *locator {
+	if v.loc == nil {
+		v.loc = newLocator(v.sources())
+	}
+	return v.loc
 }
 
 // renderer writes a validation in one output format.
@@ -86,10 +95,41 @@ type location struct {
 	byteStart                  int    // offset of the range start in the file; -1 if unknown
 }
 
+// locator resolves diagnostic ranges against the sources, indexing each
+// file's line starts once so thousands of diagnostics stay cheap.
+type locator struct {
+	sources map[string][]byte
+	lines   map[string][]int // byte offset of each line's start, by file
+}
+
+func newLocator(sources map[string][]byte) *locator {
+	return &locator{sources: sources, lines: map[string][]int{}}
+}
+
+func (l *locator) lineStarts(file string) []int {
+	if starts, ok := l.lines[file]; ok {
+		return starts
+	}
+	src := l.sources[file]
+	starts := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	l.lines[file] = starts
+	return starts
+}
+
+// lineAt returns the 1-based line holding byte offset b.
+func lineAt(starts []int, b int) int {
+	return sort.Search(len(starts), func(i int) bool { return starts[i] > b })
+}
+
 // locate resolves d.Range. It trusts byte offsets when they agree with the
 // line number, and otherwise falls back to the line and column alone, so a
 // hand-made or stale range still points somewhere sensible.
-func locate(d policies.Diagnostic, sources map[string][]byte) location {
+func (l *locator) locate(d policies.Diagnostic) location {
 	r := d.Range
 	loc := location{file: r.Filename, byteStart: -1}
 	if r.Filename == "" || r.Start.Line < 1 {
@@ -99,28 +139,28 @@ func locate(d policies.Diagnostic, sources map[string][]byte) location {
 	if r.End.Line >= r.Start.Line {
 		loc.endLine, loc.endCol = r.End.Line, max(r.End.Column, 1)
 	}
-	src, ok := sources[r.Filename]
+	src, ok := l.sources[r.Filename]
 	if !ok {
 		return loc
 	}
+	starts := l.lineStarts(r.Filename)
 	var lineStart, start int
-	if b := r.Start.Byte; b >= 0 && b <= len(src) && bytes.Count(src[:b], []byte("\n"))+1 == r.Start.Line {
-		lineStart = bytes.LastIndexByte(src[:b], '\n') + 1
-		start = b
+	if b := r.Start.Byte; b >= 0 && b <= len(src) && lineAt(starts, b) == r.Start.Line {
+		lineStart, start = starts[r.Start.Line-1], b
 	} else {
-		ls, found := lineOffset(src, r.Start.Line)
-		if !found {
+		if r.Start.Line > len(starts) {
 			return loc
 		}
-		lineStart, start = ls, ls
+		lineStart = starts[r.Start.Line-1]
+		start = lineStart
 		for i := 1; i < r.Start.Column && start < len(src) && src[start] != '\n'; i++ {
 			_, size := utf8.DecodeRune(src[start:])
 			start += size
 		}
 	}
 	lineEnd := len(src)
-	if i := bytes.IndexByte(src[lineStart:], '\n'); i >= 0 {
-		lineEnd = lineStart + i
+	if loc.line < len(starts) {
+		lineEnd = starts[loc.line] - 1
 	}
 	loc.text = bytes.TrimSuffix(src[lineStart:lineEnd], []byte("\r"))
 	loc.startOff = min(start-lineStart, len(loc.text))
@@ -139,23 +179,9 @@ func locate(d policies.Diagnostic, sources map[string][]byte) location {
 	} else {
 		loc.endOff = len(loc.text)
 	}
-	endLineStart := bytes.LastIndexByte(src[:end], '\n') + 1
-	loc.endLine = loc.line + bytes.Count(src[start:end], []byte("\n"))
-	loc.endCol = utf8.RuneCount(src[endLineStart:end]) + 1
+	loc.endLine = lineAt(starts, end)
+	loc.endCol = utf8.RuneCount(src[starts[loc.endLine-1]:end]) + 1
 	return loc
-}
-
-// lineOffset returns the byte offset where 1-based line n starts.
-func lineOffset(src []byte, n int) (int, bool) {
-	off := 0
-	for i := 1; i < n; i++ {
-		j := bytes.IndexByte(src[off:], '\n')
-		if j < 0 {
-			return 0, false
-		}
-		off += j + 1
-	}
-	return off, true
 }
 
 const tabWidth = 4
@@ -263,14 +289,14 @@ func newPalette(color bool) palette {
 func renderText(w io.Writer, v *validation, color bool) error {
 	p := newPalette(color)
 	ew := &errWriter{w: w}
-	files := map[string]*hcl.File{}
+	contexts := &blockContexts{sources: v.sources(), blocks: map[string][]*hclsyntax.Block{}}
 	for _, d := range v.diags {
 		label, c := "Error", p.err
 		if d.Severity == policies.SeverityWarning {
 			label, c = "Warning", p.warn
 		}
 		ew.printf("%s%s:%s %s%s%s\n\n", c, label, p.reset, p.bold, sanitize(d.Summary), p.reset)
-		loc := locate(d, v.sources())
+		loc := v.locator().locate(d)
 		if loc.file != "" {
 			_, haveSource := v.sources()[loc.file]
 			switch {
@@ -279,7 +305,7 @@ func renderText(w io.Writer, v *validation, color bool) error {
 				ew.printf("  on %s:\n", sanitize(loc.file))
 			default:
 				where := ""
-				if ctx := blockContext(files, v.sources(), loc); ctx != "" {
+				if ctx := contexts.at(loc); ctx != "" {
 					where = ", in " + ctx
 				}
 				ew.printf("  on %s line %d%s:\n", sanitize(loc.file), loc.line, sanitize(where))
@@ -301,20 +327,39 @@ func renderText(w io.Writer, v *validation, color bool) error {
 	return ew.err
 }
 
-// blockContext names the top-level block holding loc, like `jit "db"`.
-func blockContext(cache map[string]*hcl.File, sources map[string][]byte, loc location) string {
+// blockContexts finds the top-level block around a position, like
+// hcled.ContextString but with one parse and a binary search per file.
+type blockContexts struct {
+	sources map[string][]byte
+	blocks  map[string][]*hclsyntax.Block // top-level blocks in source order
+}
+
+// at names the top-level block holding loc, like `jit "db"`, or "".
+func (c *blockContexts) at(loc location) string {
 	if loc.byteStart < 0 {
 		return ""
 	}
-	f, ok := cache[loc.file]
+	blocks, ok := c.blocks[loc.file]
 	if !ok {
-		f, _ = hclsyntax.ParseConfig(sources[loc.file], loc.file, hcl.InitialPos)
-		cache[loc.file] = f
+		f, _ := hclsyntax.ParseConfig(c.sources[loc.file], loc.file, hcl.InitialPos)
+		if f != nil {
+			if body, isSyntax := f.Body.(*hclsyntax.Body); isSyntax {
+				blocks = body.Blocks
+			}
+		}
+		c.blocks[loc.file] = blocks
 	}
-	if f == nil {
+	i := sort.Search(len(blocks), func(i int) bool { return blocks[i].Range().End.Byte > loc.byteStart })
+	if i == len(blocks) || !blocks[i].Range().ContainsOffset(loc.byteStart) {
 		return ""
 	}
-	return hcled.ContextString(f, loc.byteStart)
+	b := blocks[i]
+	var sb strings.Builder
+	sb.WriteString(b.Type)
+	for _, label := range b.Labels {
+		fmt.Fprintf(&sb, " %q", label)
+	}
+	return sb.String()
 }
 
 // summary is the closing line of the text and github formats.
@@ -399,7 +444,7 @@ type jsonValidation struct {
 func renderJSON(w io.Writer, v *validation) error {
 	out := jsonValidation{Valid: v.valid(), Diagnostics: []jsonDiagnostic{}}
 	for _, d := range v.diags {
-		loc := locate(d, v.sources())
+		loc := v.locator().locate(d)
 		out.Diagnostics = append(out.Diagnostics, jsonDiagnostic{
 			Severity: string(d.Severity), Rule: d.Rule, Summary: d.Summary, Detail: d.Detail,
 			File: filepath.ToSlash(loc.file), Line: loc.line, Column: loc.col,
@@ -418,7 +463,7 @@ func renderJSON(w io.Writer, v *validation) error {
 func renderGitHub(w io.Writer, v *validation) error {
 	ew := &errWriter{w: w}
 	for _, d := range v.diags {
-		loc := locate(d, v.sources())
+		loc := v.locator().locate(d)
 		var props []string
 		if loc.file != "" {
 			props = append(props, "file="+escapeGitHubProperty(filepath.ToSlash(loc.file)))
@@ -585,7 +630,7 @@ func renderSARIF(w io.Writer, v *validation) error {
 			msg += ": " + d.Detail
 		}
 		res := sarifResult{RuleID: d.Rule, RuleIndex: idx, Level: level, Message: sarifMessage{Text: msg}}
-		if loc := locate(d, v.sources()); loc.file != "" {
+		if loc := v.locator().locate(d); loc.file != "" {
 			pl := sarifPhysicalLocation{ArtifactLocation: sarifArtifactLocation{URI: sarifURI(loc.file, v.wd)}}
 			if loc.line > 0 {
 				pl.Region = &sarifRegion{StartLine: loc.line, StartColumn: loc.col, EndLine: loc.endLine, EndColumn: loc.endCol}

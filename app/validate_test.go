@@ -88,7 +88,7 @@ func TestLocate(t *testing.T) {
 
 	t.Run("single line after wide characters", func(t *testing.T) {
 		d := policies.Diagnostic{Range: rangeOf(t, "p.hcl", src, `"世界"`)}
-		loc := locate(d, sources)
+		loc := newLocator(sources).locate(d)
 		if loc.line != 2 || loc.col != 17 || loc.endLine != 2 || loc.endCol != 21 {
 			t.Errorf("got %d:%d-%d:%d, want 2:17-2:21", loc.line, loc.col, loc.endLine, loc.endCol)
 		}
@@ -98,7 +98,7 @@ func TestLocate(t *testing.T) {
 	})
 	t.Run("multi-line range underlines to the end of its first line", func(t *testing.T) {
 		d := policies.Diagnostic{Range: rangeOf(t, "p.hcl", src, "[\n    true,\n  ]")}
-		loc := locate(d, sources)
+		loc := newLocator(sources).locate(d)
 		if loc.line != 3 || loc.endLine != 5 || loc.endCol != 4 {
 			t.Errorf("got %d-%d:%d, want 3-5:4", loc.line, loc.endLine, loc.endCol)
 		}
@@ -113,7 +113,7 @@ func TestLocate(t *testing.T) {
 	t.Run("byte offsets that disagree with the line fall back to line and column", func(t *testing.T) {
 		d := policies.Diagnostic{Range: hcl.Range{Filename: "p.hcl",
 			Start: hcl.Pos{Line: 4, Column: 5}, End: hcl.Pos{Line: 4, Column: 9}}}
-		loc := locate(d, sources)
+		loc := newLocator(sources).locate(d)
 		if string(loc.text) != "    true," || loc.startOff != 4 || loc.col != 5 {
 			t.Errorf("text %q startOff %d col %d", loc.text, loc.startOff, loc.col)
 		}
@@ -123,20 +123,20 @@ func TestLocate(t *testing.T) {
 	})
 	t.Run("line past the end of the file", func(t *testing.T) {
 		d := policies.Diagnostic{Range: hcl.Range{Filename: "p.hcl", Start: hcl.Pos{Line: 40, Column: 2}, End: hcl.Pos{Line: 40, Column: 3}}}
-		loc := locate(d, sources)
+		loc := newLocator(sources).locate(d)
 		if loc.text != nil || loc.line != 40 || loc.col != 2 {
 			t.Errorf("got text %q at %d:%d", loc.text, loc.line, loc.col)
 		}
 	})
 	t.Run("set-level diagnostic", func(t *testing.T) {
-		loc := locate(policies.Diagnostic{}, sources)
+		loc := newLocator(sources).locate(policies.Diagnostic{})
 		if loc.file != "" || loc.line != 0 || loc.text != nil {
 			t.Errorf("got %+v", loc)
 		}
 	})
 	t.Run("file without source keeps HCL's position", func(t *testing.T) {
 		d := policies.Diagnostic{Range: hcl.Range{Filename: "gone.hcl", Start: hcl.Pos{Line: 3, Column: 7}, End: hcl.Pos{Line: 3, Column: 9}}}
-		loc := locate(d, sources)
+		loc := newLocator(sources).locate(d)
 		if loc.line != 3 || loc.col != 7 || loc.endCol != 9 || loc.text != nil {
 			t.Errorf("got %+v", loc)
 		}
