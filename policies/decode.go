@@ -539,7 +539,13 @@ func (d *decoder) checkAutoApprove(attr *hcl.Attribute) bool {
 	}
 	if _, err := convert.Convert(v, cty.Bool); err != nil {
 		d.diags.errorf(RuleSchema, attr.Expr.Range(), "auto_approve must be a condition",
-			"auto_approve must evaluate to true or false, not %s.", v.Type().FriendlyName())
+			"auto_approve must evaluate to true or false, not %s. Write a comparison such as request.duration <= 900.", v.Type().FriendlyName())
+		return false
+	}
+	if v.IsKnown() && v.IsNull() {
+		// A literal null would read as "no auto_approve" and fail on every request.
+		d.diags.errorf(RuleSchema, attr.Expr.Range(), "auto_approve must be a condition",
+			"auto_approve is null. Write a condition such as request.duration <= 900, or remove auto_approve.")
 		return false
 	}
 	return true

@@ -126,7 +126,7 @@ func (l *linter) selfApproval(j *JIT) {
 		others := len(approvers) - 1
 		summary := "Requests from " + quoted(r.String()) + " can only be approved by the requester"
 		if others > 0 {
-			summary = "Requests from " + quoted(r.String()) + " need " + strconv.Itoa(need) + " approvals but lists " + plural(others, "other approver")
+			summary = "Requests from " + quoted(r.String()) + " need " + strconv.Itoa(need) + " approvals but the policy lists " + plural(others, "other approver")
 		}
 		l.diags.errorf(RuleSelfApproval, firstRange(p.Range, approversRange), summary,
 			"%s is both a requester and an approver, and the requester never counts as an approver, so their requests can never be approved by someone else. Add approvers (or a group of approvers), or lower min_approvals.",

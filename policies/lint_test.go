@@ -47,10 +47,6 @@ type expectation struct {
 	Rule     string
 }
 
-func (e expectation) String() string {
-	return fmt.Sprintf("line %d: %s %s", e.Line, strings.ToUpper(string(e.Severity)), e.Rule)
-}
-
 var (
 	expectCommentRE = regexp.MustCompile(`#\s*((?:ERROR|WARNING):\s*[a-z0-9-]+(?:\s*;\s*(?:ERROR|WARNING):\s*[a-z0-9-]+)*)\s*$`)
 	expectItemRE    = regexp.MustCompile(`(ERROR|WARNING):\s*([a-z0-9-]+)`)

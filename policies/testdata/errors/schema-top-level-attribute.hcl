@@ -1,0 +1,2 @@
+# Attributes belong inside blocks.
+max_duration = "1h" # ERROR: schema

@@ -1,0 +1,4 @@
+# HCL syntax: two values for one argument.
+role "db-admin" {
+  description = "Production" "databases" # ERROR: syntax
+}
