@@ -1,0 +1,165 @@
+package breakglass
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// checkWhole reports whether the checker accepts b as exactly one JSON value
+// with optional surrounding whitespace: json.Valid's contract.
+func checkWhole(b []byte) bool {
+	var c checker
+	end, err := c.value(b, 0, true)
+	if err != nil {
+		return false
+	}
+	return skipSpace(b, end) == len(b)
+}
+
+var checkerCases = []string{
+	`{}`, `[]`, `""`, `0`, `-0`, `1.5e10`, `-1E-2`, `true`, `false`, `null`,
+	`{"a":1,"b":[1,2,{"c":null}],"d":"x\"y\\z\/\b\f\n\r\t\u00e9"}`,
+	` { "a" : [ 1 , 2 ] } `, "\t[\r\n]\n",
+	`{"a":1,}`, `[1,]`, `{"a"}`, `{"a":}`, `{:1}`, `{1:1}`, `[1 2]`, `{"a":1 "b":2}`,
+	`01`, `1.`, `.5`, `1e`, `1e+`, `-`, `+1`, `tru`, `nul`, `True`,
+	`"abc`, `"a` + "\n" + `b"`, "\"a\x01\"", `"\x"`, `"\u12"`, `"\u12G4"`, `"\'"`,
+	`{"a":1}}`, `[[]`, `[]]`, `{"a":[}`, `}`, `]`, ``, ` `, `{"a":"é","b":"日本"}`,
+	"\"\xff\xfe\"", `[1,2,3]garbage`, `{"a":1}{"b":2}`,
+	`"` + strings.Repeat("x", 100) + `\"` + strings.Repeat("y", 17) + `"`,
+	`"` + strings.Repeat(`\\`, 9) + `"`,
+}
+
+func TestCheckerAgreesWithEncodingJSON(t *testing.T) {
+	for _, c := range checkerCases {
+		if got, want := checkWhole([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("checker(%q) = %v, json.Valid = %v", c, got, want)
+		}
+	}
+}
+
+func TestCheckerDepthLimit(t *testing.T) {
+	deep := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
+	if !checkWhole([]byte(deep)) {
+		t.Errorf("nesting of exactly %d levels rejected", maxDepth)
+	}
+	tooDeep := strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)
+	if checkWhole([]byte(tooDeep)) || json.Valid([]byte(tooDeep)) {
+		t.Errorf("nesting of %d levels accepted (json.Valid: %v)", maxDepth+1, json.Valid([]byte(tooDeep)))
+	}
+}
+
+// Every proper prefix of a valid object is incomplete, never an error and
+// never accepted: that is what lets the scanner read more and retry.
+func TestCheckerPrefixesAreIncomplete(t *testing.T) {
+	doc := []byte(`{"a":[1,-2.5e3,true,null,"x\u00e9\"y"],"b":{"c":{}},"d":12}`)
+	for n := 0; n < len(doc); n++ {
+		var c checker
+		_, err := c.value(doc[:n], 0, false)
+		if err != errIncomplete {
+			t.Errorf("prefix %q: err = %v, want errIncomplete", doc[:n], err)
+		}
+	}
+	var c checker
+	if end, err := c.value(doc, 0, false); err != nil || end != len(doc) {
+		t.Errorf("whole document: end %d err %v", end, err)
+	}
+}
+
+func TestCheckerNumberAtEndNeedsFinal(t *testing.T) {
+	var c checker
+	if _, err := c.value([]byte("123"), 0, false); err != errIncomplete {
+		t.Errorf("non-final number: err = %v, want errIncomplete", err)
+	}
+	if end, err := c.value([]byte("123"), 0, true); err != nil || end != 3 {
+		t.Errorf("final number: end %d err %v", end, err)
+	}
+}
+
+func TestCheckerNotesEscapes(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`{"a":"plain"}`:       false,
+		`{"a":"x\"y"}`:        true,
+		`{"a\/b":1}`:          true,
+		`["\u0041"]`:          true,
+		`{"arn":"a:b/c@d.e"}`: false,
+	} {
+		var c checker
+		if _, err := c.value([]byte(doc), 0, true); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		if c.escaped != want {
+			t.Errorf("%s: escaped = %v, want %v", doc, c.escaped, want)
+		}
+	}
+}
+
+func TestBraceSkipper(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		end  int
+		want skipResult
+	}{
+		{`{"a":"}"}tail`, 9, skipDone},
+		{`[{"a":["]"]}],`, 13, skipDone},
+		{`{"a":"x\"}"}`, 12, skipDone},
+		{`{"a":bad json}x`, 14, skipDone},
+		{"{\"a\":\"broken\n{\"b\":1}", 12, skipBroken},
+		{`{"a":{"b":1}`, 12, skipMore},
+	} {
+		var s braceSkipper
+		end, res := s.feed([]byte(tc.in))
+		if end != tc.end || res != tc.want {
+			t.Errorf("%q: got (%d, %d), want (%d, %d)", tc.in, end, res, tc.end, tc.want)
+		}
+	}
+	// Resumable: the same answer fed one byte at a time.
+	in := []byte(`{"k":"a\\\"}b","l":[{}]} rest`)
+	var s braceSkipper
+	for i := range in {
+		n, res := s.feed(in[i : i+1])
+		if res == skipDone {
+			if i+n != 24 {
+				t.Errorf("byte-wise feed ended at %d, want 24", i+n)
+			}
+			return
+		}
+	}
+	t.Error("byte-wise feed never ended")
+}
+
+func FuzzChecker(f *testing.F) {
+	for _, c := range checkerCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := checkWhole(b), json.Valid(b); got != want {
+			t.Fatalf("checker(%q) = %v, json.Valid = %v", b, got, want)
+		}
+		// The ASCII text of an escape-free valid string is its raw bytes'
+		// ASCII text: decoding only turns invalid UTF-8 into U+FFFD. That is
+		// what makes the pre-filter's raw substring search sound.
+		var c checker
+		if end, err := c.value(b, 0, true); err == nil && !c.escaped {
+			if i := skipSpace(b, 0); b[i] == '"' {
+				var s string
+				if err := json.Unmarshal(b[:end], &s); err != nil {
+					t.Fatalf("valid string %q: %v", b[:end], err)
+				}
+				if asciiOnly([]byte(s)) != asciiOnly(b[i+1:end-1]) {
+					t.Fatalf("escape-free string %q decoded to %q", b[i:end], s)
+				}
+			}
+		}
+	})
+}
+
+func asciiOnly(b []byte) string {
+	return string(bytes.Map(func(r rune) rune {
+		if r < 0x80 {
+			return r
+		}
+		return -1
+	}, b))
+}
