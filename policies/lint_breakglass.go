@@ -69,7 +69,7 @@ func (l *linter) lintBreakGlass() {
 }
 
 // requestableAccounts reports break-glass accounts that also appear as jit
-// requesters or approvers or as temporary principals
+// requesters or approvers, or as temporary principals or approvers
 // (breakglass-account-requestable).
 func (l *linter) requestableAccounts(accounts map[string]bgAccountDecl) {
 	if len(accounts) == 0 {
@@ -97,6 +97,7 @@ func (l *linter) requestableAccounts(accounts map[string]bgAccountDecl) {
 	for _, t := range l.set.Temporary {
 		if t != nil {
 			check(t.Principals, "principals of temporary "+quoted(t.Name))
+			check(t.ApprovedBy, "approvers of temporary "+quoted(t.Name))
 		}
 	}
 }

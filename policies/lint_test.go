@@ -378,7 +378,7 @@ func TestLintScalesLinearly(t *testing.T) {
 			Starts:        start.Add(time.Duration(i) * time.Hour),
 			Expires:       start.Add(time.Duration(i)*time.Hour + 48*time.Hour),
 			Justification: "x",
-			ApprovedBy:    []PrincipalRef{bg},
+			ApprovedBy:    []PrincipalRef{bob},
 		})
 	}
 	count := map[string]int{}

@@ -1,6 +1,6 @@
-# breakglass-account-requestable: a break-glass account among requesters,
-# approvers or temporary principals (compared like the cloud does: emails
-# case-insensitively).
+# breakglass-account-requestable: a break-glass account among jit requesters
+# or approvers, or temporary principals or approvers (compared like the cloud
+# does: emails case-insensitively).
 role "db-admin" {
   description = "Production databases"
 }
@@ -22,7 +22,10 @@ temporary "migration" {
   principals    = ["aws:arn:aws:iam::123456789012:user/breakglass-alice"] # ERROR: breakglass-account-requestable
   expires       = "2026-12-15T00:00:00Z"
   justification = "CHG-1234"
-  approved_by   = ["user:cto@example.com"]
+  approved_by = [
+    "user:cto@example.com",
+    "user:bg-1@example.com", # ERROR: breakglass-account-requestable
+  ]
 }
 
 break_glass "idp-outage" {
