@@ -14,6 +14,9 @@ const (
 	ReasonNotStarted    Reason = "not-started"   // binding exists before the grant's window
 	ReasonStanding      Reason = "standing"      // unconditional unmanaged assignment of a governed role
 	ReasonStandingFixed Reason = "standing-removed"
+	ReasonInactive      Reason = "inactive"       // the grant is pending, denied or failed
+	ReasonNotDesired    Reason = "not-desired"    // the grant is live but its role no longer includes the target
+	ReasonWindowChanged Reason = "window-changed" // the cloud-side window lies inside the grant's but differs (a renewal)
 )
 
 // Change is one planned mutation of a binding.

@@ -44,7 +44,7 @@ type Provider interface {
 	// replace a binding whose cloud-side marker does not name the owner the
 	// change claims, with one exception: a delete with reason
 	// model.ReasonStandingFixed may remove an unmanaged binding that has no
-	// time bounds (standing access of a role whose policy says remove).
+	// expiry (standing access of a role whose policy says remove).
 	Apply(ctx context.Context, scope model.ScopeKey, changes []model.Change) ([]Result, error)
 }
 

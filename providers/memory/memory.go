@@ -350,8 +350,8 @@ func (p *Provider) remove(bs map[model.BindingKey]model.Binding, old model.Bindi
 	}
 	switch {
 	case cur.Managed() && cur.Owner == old.Owner:
-	case !cur.Managed() && reason == model.ReasonStandingFixed && cur.NotBefore.IsZero() && cur.Expires.IsZero():
-		// Standing access of a role whose policy says remove.
+	case !cur.Managed() && reason == model.ReasonStandingFixed && cur.Expires.IsZero():
+		// Standing access (no expiry) of a role whose policy says remove.
 	case !cur.Managed():
 		return fmt.Errorf("%w: refusing to delete %s of %s: it carries no elevate marker", providers.ErrNotOwned, cur.Target, cur.Principal)
 	default:
@@ -373,10 +373,10 @@ func (p *Provider) EffectiveAccess(principal model.Principal, target model.Targe
 		if b.Target != target || !b.Principal.Equal(principal) {
 			continue
 		}
-		if !b.NotBefore.IsZero() && at.Before(b.NotBefore) && b.Native {
+		if p.native && !b.NotBefore.IsZero() && at.Before(b.NotBefore) {
 			continue
 		}
-		if !b.Expires.IsZero() && !at.Before(b.Expires) && b.Native {
+		if p.native && !b.Expires.IsZero() && !at.Before(b.Expires) {
 			continue
 		}
 		return true
@@ -393,9 +393,9 @@ func (p *Provider) AddUnmanaged(b model.Binding) error {
 	return p.Put(b)
 }
 
-// Put stores b exactly as given (any owner, any bounds), replacing a
-// binding with the same key: the out-of-band write of a person with
-// console access.
+// Put stores b as given (any owner, any bounds; Raw and Native are set as
+// the cloud would), replacing a binding with the same key: the out-of-band
+// write of a person with console access.
 func (p *Provider) Put(b model.Binding) error {
 	if b.Target.Cloud != p.cloud || b.Target.Scope == "" || b.Principal.IsZero() {
 		return fmt.Errorf("putting binding: it needs a %s target with a scope and a principal", p.cloud)
@@ -403,6 +403,8 @@ func (p *Provider) Put(b model.Binding) error {
 	if b.Managed() {
 		b.Raw = MarkerPrefix + b.Owner
 	}
+	// Whether expiry is enforced is the cloud's property, not the writer's.
+	b.Native = p.native && !b.Expires.IsZero()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	scope := b.Target.ScopeKey()

@@ -1,0 +1,104 @@
+package reconcile
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/policies"
+)
+
+// Desired returns the bindings that should exist at now: one per target of
+// the role of every grant active at now (approved or active, inside its
+// window), owned by the grant. Just-in-time and temporary grants are
+// treated alike. Grants whose role is not in set yield nothing, so their
+// bindings are removed. Bindings come in grant order, then target order.
+//
+// Times are cut to whole seconds, the precision clouds store: the expiry is
+// rounded down and the start up, so a binding never outlasts its grant.
+func Desired(set *policies.Set, grants []*model.Grant, now time.Time) []model.Binding {
+	out := make([]model.Binding, 0, len(grants))
+	targets := make(map[string][]model.Target)
+	for _, g := range grants {
+		if g == nil || !g.ActiveAt(now) {
+			continue
+		}
+		ts, ok := targets[g.Role]
+		if !ok {
+			if r := set.Role(g.Role); r != nil {
+				ts = uniqueTargets(r.Targets())
+			}
+			targets[g.Role] = ts
+		}
+		for _, t := range ts {
+			out = append(out, model.Binding{
+				Target:    t,
+				Principal: g.Principal,
+				Owner:     g.ID,
+				NotBefore: ceilSecond(g.Starts),
+				Expires:   g.Expires.UTC().Truncate(time.Second),
+			})
+		}
+	}
+	return out
+}
+
+func ceilSecond(t time.Time) time.Time {
+	t = t.UTC()
+	if c := t.Truncate(time.Second); !c.Equal(t) {
+		return c.Add(time.Second)
+	}
+	return t
+}
+
+func uniqueTargets(ts []model.Target) []model.Target {
+	out := ts[:0:0]
+	for _, t := range ts {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Governance says which just-in-time roles include a target and what to do
+// with standing access to it.
+type Governance struct {
+	// Roles are the roles named by a jit policy that include the target,
+	// in declaration order.
+	Roles []string
+	// Remove is set when every one of those roles says standing = "remove";
+	// one role that only reports keeps the binding (never clobber on a
+	// disagreement).
+	Remove bool
+}
+
+// Governed maps each target of a role that a jit policy grants to its
+// governance: the targets where standing access is a finding.
+type Governed map[model.Target]Governance
+
+// GovernedTargets returns the targets of every role some jit policy names.
+func GovernedTargets(set *policies.Set) Governed {
+	out := make(Governed)
+	for _, r := range set.Roles {
+		if set.Role(r.Name) != r || len(set.JITForRole(r.Name)) == 0 {
+			continue // a duplicate declaration, or not granted just in time
+		}
+		remove := r.Standing == policies.StandingRemove
+		for _, t := range uniqueTargets(r.Targets()) {
+			g, seen := out[t]
+			g.Roles = append(g.Roles, r.Name)
+			g.Remove = remove && (!seen || g.Remove)
+			out[t] = g
+		}
+	}
+	return out
+}
+
+func (g Governance) roleList() string {
+	if len(g.Roles) == 1 {
+		return "role " + g.Roles[0] + " is"
+	}
+	return "roles " + strings.Join(g.Roles, ", ") + " are"
+}

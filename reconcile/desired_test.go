@@ -1,0 +1,97 @@
+package reconcile_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/reconcile"
+)
+
+func TestDesired(t *testing.T) {
+	set := loadSet(t, fixtureHCL)
+	active := grant("g-active", alice, "db-admin")
+	temp := grant("g-temp", bob, "viewer")
+	temp.Kind = model.KindTemporary
+	approved := grant("g-approved", carol, "owner")
+	approved.Status = model.StatusApproved
+	future := grant("g-future", carol, "db-admin")
+	future.Status = model.StatusApproved
+	future.Starts = now.Add(time.Minute)
+	unstarted := grant("g-unstarted", carol, "db-admin")
+	unstarted.Status = model.StatusApproved
+	unstarted.Starts = time.Time{}
+	ended := grant("g-ended", carol, "db-admin")
+	ended.Expires = now
+	revoked := grant("g-revoked", carol, "db-admin")
+	revoked.Status = model.StatusRevoked
+	pending := grant("g-pending", carol, "db-admin")
+	pending.Status = model.StatusPending
+	unknownRole := grant("g-norole", carol, "no-such-role")
+	fractional := grant("g-frac", bob, "db-admin")
+	fractional.Starts = now.Add(-time.Minute + 300*time.Millisecond)
+	fractional.Expires = now.Add(time.Hour + 700*time.Millisecond)
+
+	got := reconcile.Desired(set, []*model.Grant{
+		active, nil, temp, approved, future, unstarted, ended, revoked, pending, unknownRole, fractional,
+	}, now)
+	fracBound := func(target model.Target) model.Binding {
+		b := bound(fractional, target)
+		b.NotBefore = now.Add(-time.Minute + time.Second)
+		b.Expires = now.Add(time.Hour)
+		return b
+	}
+	want := []model.Binding{
+		bound(active, sqlAdmin), bound(active, awsDB),
+		bound(temp, gcpViewer),
+		bound(approved, gcpOwner), // the role lists it twice: one binding
+		fracBound(sqlAdmin), fracBound(awsDB),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Desired (-want +got):\n%s", diff)
+	}
+}
+
+func TestGovernedTargets(t *testing.T) {
+	got := reconcile.GovernedTargets(loadSet(t, fixtureHCL))
+	want := reconcile.Governed{
+		sqlAdmin: {Roles: []string{"db-admin"}},
+		awsDB:    {Roles: []string{"db-admin"}},
+		gcpOwner: {Roles: []string{"owner"}, Remove: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("GovernedTargets (-want +got):\n%s", diff)
+	}
+
+	// A target shared by a reporting and a removing role is only reported.
+	shared := loadSet(t, fixtureHCL+`
+role "db-admin-strict" {
+  standing = "remove"
+  gcp {
+    resource = "projects/acme-prod"
+    role     = "roles/cloudsql.admin"
+  }
+}
+role "owner-too" {
+  standing = "remove"
+  gcp {
+    resource = "projects/acme-prod"
+    role     = "roles/owner"
+  }
+}
+jit "strict" {
+  roles        = ["db-admin-strict", "owner-too"]
+  requesters   = ["group:sre@example.com"]
+  max_duration = "1h"
+}
+`)
+	g := reconcile.GovernedTargets(shared)
+	if diff := cmp.Diff(reconcile.Governance{Roles: []string{"db-admin", "db-admin-strict"}}, g[sqlAdmin]); diff != "" {
+		t.Errorf("shared report/remove target (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(reconcile.Governance{Roles: []string{"owner", "owner-too"}, Remove: true}, g[gcpOwner]); diff != "" {
+		t.Errorf("shared remove/remove target (-want +got):\n%s", diff)
+	}
+}
