@@ -30,6 +30,8 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		var unit time.Duration
 		switch rest[i] {
+		case '.', ',':
+			return 0, fmt.Errorf("invalid duration %q: use whole numbers of each unit (write \"1h30m\", not \"1.5h\")", s)
 		case 's':
 			unit = time.Second
 		case 'm':
