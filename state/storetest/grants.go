@@ -246,11 +246,11 @@ func testListFilters(t *testing.T, b Backend) {
 		must(s.CreateGrant(ctx, g, c))(t)
 	}
 	// Created out of request order, to check the ordering.
-	mk("g3", alice, "db-admin", 3*time.Minute, model.StatusActive, at, at.Add(time.Hour))                            // active at `at` (starts inclusive)
-	mk("g1", alice, "db-read", 1*time.Minute, model.StatusApproved, at.Add(-time.Hour), at)                          // ended at `at` (expires exclusive)
-	mk("g2", bob, "db-admin", 2*time.Minute, model.StatusActive, at.Add(-time.Minute), at.Add(time.Minute))          // active at `at`
-	mk("g4", bob, "db-admin", 4*time.Minute, model.StatusRevoked, at.Add(-time.Minute), at.Add(time.Minute))         // window open but revoked
-	mk("g5", carol, "db-read", 2*time.Minute, model.StatusPending, time.Time{}, time.Time{})                          // same request time as g2: ID breaks the tie
+	mk("g3", alice, "db-admin", 3*time.Minute, model.StatusActive, at, at.Add(time.Hour))                                // active at `at` (starts inclusive)
+	mk("g1", alice, "db-read", 1*time.Minute, model.StatusApproved, at.Add(-time.Hour), at)                              // ended at `at` (expires exclusive)
+	mk("g2", bob, "db-admin", 2*time.Minute, model.StatusActive, at.Add(-time.Minute), at.Add(time.Minute))              // active at `at`
+	mk("g4", bob, "db-admin", 4*time.Minute, model.StatusRevoked, at.Add(-time.Minute), at.Add(time.Minute))             // window open but revoked
+	mk("g5", carol, "db-read", 2*time.Minute, model.StatusPending, time.Time{}, time.Time{})                             // same request time as g2: ID breaks the tie
 	mk("g0", model.MustPrincipal("user:Alice@Example.COM"), "db-admin", 0, model.StatusDenied, time.Time{}, time.Time{}) // alice, differently spelled
 
 	clock.Advance(time.Minute)
