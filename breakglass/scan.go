@@ -91,12 +91,10 @@ func (sc *Scanner) Scan(r io.Reader, file string) (Result, error) {
 		file:  file,
 		limit: sc.MaxRecordSize,
 		src:   r,
-		buf:   make([]byte, 0, 2*chunkSize),
 	}
 	if s.limit <= 0 {
 		s.limit = DefaultMaxRecordSize
 	}
-	s.buf = s.buf[:cap(s.buf)]
 	s.run()
 	return s.res, s.ioErr
 }
@@ -144,8 +142,10 @@ func (s *scan) fill() bool {
 		s.end -= drop
 		s.base = s.keep
 	}
+	// Start small (most exports are small files) and double up to about a
+	// chunk of free space; a record longer than the buffer grows it.
 	if len(s.buf)-s.end < chunkSize/2 {
-		grown := make([]byte, max(2*len(s.buf), s.end+chunkSize))
+		grown := make([]byte, max(2*len(s.buf), 64<<10))
 		copy(grown, s.buf[:s.end])
 		s.buf = grown
 	}
@@ -507,9 +507,10 @@ func (s *scan) topScalar(start int64) int64 {
 	return s.resyncLine(start)
 }
 
-// resyncLine returns the offset of the next line, after off, whose first
-// byte starts an object or array: where JSON lines resume after a bad line.
-// Lines that do not are part of the damage already reported.
+// resyncLine returns the offset of the next line, after off, that starts
+// with something other than whitespace: where JSON lines resume after a bad
+// line. Indented lines (the inside of a pretty-printed record) are part of
+// the damage already reported.
 func (s *scan) resyncLine(off int64) int64 {
 	for {
 		s.keep = off
@@ -526,7 +527,9 @@ func (s *scan) resyncLine(off int64) int64 {
 		if !s.ensure(off) {
 			return off
 		}
-		if c := s.at(off); c == '{' || c == '[' {
+		switch s.at(off) {
+		case ' ', '\t', '\r', '\n':
+		default:
 			return off
 		}
 	}
@@ -573,6 +576,9 @@ func (s *scan) array(off int64) int64 {
 			return off + 1
 		default:
 			s.problem(off, fmt.Errorf("malformed JSON at byte %d: invalid character %s after record %d (expected ',' or ']')", off, quoteChar(s.at(off)), s.res.Records))
+			if s.at(off) == '{' && s.plausibleElement(off) {
+				continue // only the ',' is missing
+			}
 			cand, found := s.resync(off)
 			if !found {
 				return cand
@@ -664,7 +670,9 @@ func (s *scan) skipBraces(off int64) (int64, skipResult) {
 		if res != skipMore {
 			return off, res
 		}
-		s.keep = max(s.keep, off-64) // a little context for resync's look-behind
+		// Keep up to a record's worth behind: if the brackets never balance,
+		// resync searches the damaged record again for the next one.
+		s.keep = max(s.keep, off-int64(s.limit))
 	}
 }
 
