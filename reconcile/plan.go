@@ -55,28 +55,24 @@ func (p Plan) Compute() model.Changes {
 	var out model.Changes
 	inScope := func(t model.Target) bool { return p.Scopes == nil || p.Scopes[t.ScopeKey()] }
 
-	// Index the desired bindings by key; of duplicates keep the least.
-	desired := make([]model.Binding, 0, len(p.Desired))
-	index := make(map[model.BindingKey]int32, len(p.Desired))
-	for _, d := range p.Desired {
+	// Index the desired bindings by owner: a grant has one binding per
+	// target, so a chain per owner is short and the map hashes one string.
+	// Of duplicates (same owner, target and principal) keep the least.
+	ix := newDesiredIndex(len(p.Desired))
+	for i := range p.Desired {
+		d := &p.Desired[i]
 		if !d.Managed() || !inScope(d.Target) {
 			continue
 		}
-		k := d.Key()
-		if i, ok := index[k]; ok {
-			if compareBindings(d, desired[i]) < 0 {
-				desired[i] = d
-			}
-			continue
+		if s := ix.insert(p.Desired, int32(i)); s >= 0 && compareBindings(*d, p.Desired[ix.desired[s]]) < 0 {
+			ix.desired[s] = int32(i)
 		}
-		index[k] = int32(len(desired))
-		desired = append(desired, d)
 	}
 
-	// Match observed managed bindings to desired ones by key. Among several
+	// Match observed managed bindings to desired ones. Among several
 	// observed with one key, the one with the desired window wins, then the
 	// least; the others are duplicates to delete.
-	best := make([]int32, len(desired))
+	best := make([]int32, len(ix.desired))
 	for i := range best {
 		best[i] = -1
 	}
@@ -90,29 +86,28 @@ func (p Plan) Compute() model.Changes {
 			p.unmanaged(o, &out)
 			continue
 		}
-		di, ok := index[o.Key()]
-		if !ok {
+		s := ix.find(p.Desired, o)
+		if s < 0 {
 			leftovers = append(leftovers, int32(i))
 			continue
 		}
-		cur := best[di]
-		switch {
+		switch cur := best[s]; {
 		case cur < 0:
-			best[di] = int32(i)
-		case better(o, &p.Observed[cur], &desired[di]):
+			best[s] = int32(i)
+		case better(o, &p.Observed[cur], &p.Desired[ix.desired[s]]):
 			out.Delete = append(out.Delete, change(model.ReasonTampered, &p.Observed[cur], nil))
-			best[di] = int32(i)
+			best[s] = int32(i)
 		default:
 			out.Delete = append(out.Delete, change(model.ReasonTampered, o, nil))
 		}
 	}
 
-	var unmatched []int32
-	for di, oi := range best {
-		d := &desired[di]
+	var unmatched []int32 // desired indices with no observed binding
+	for s, oi := range best {
+		d := &p.Desired[ix.desired[s]]
 		switch {
 		case oi < 0:
-			unmatched = append(unmatched, int32(di))
+			unmatched = append(unmatched, ix.desired[s])
 		case !sameWindow(&p.Observed[oi], d):
 			o := &p.Observed[oi]
 			reason := model.ReasonWindowChanged
@@ -125,10 +120,6 @@ func (p Plan) Compute() model.Changes {
 
 	// Managed bindings with no desired counterpart: delete, or pair with a
 	// desired binding of the same live grant in the same scope.
-	type ownerScope struct {
-		owner string
-		scope model.ScopeKey
-	}
 	var strays []int32
 	for _, oi := range leftovers {
 		o := &p.Observed[oi]
@@ -143,57 +134,10 @@ func (p Plan) Compute() model.Changes {
 		}
 		strays = append(strays, oi)
 	}
-	used := make(map[int32]bool)
-	if len(strays) > 0 {
-		owners := make(map[string]bool, len(strays))
-		for _, oi := range strays {
-			owners[p.Observed[oi].Owner] = true
-		}
-		pool := make(map[ownerScope][]int32)
-		for _, di := range unmatched {
-			d := &desired[di]
-			if owners[d.Owner] {
-				k := ownerScope{d.Owner, d.Target.ScopeKey()}
-				pool[k] = append(pool[k], di)
-			}
-		}
-		for _, c := range pool {
-			slices.SortFunc(c, func(a, b int32) int { return compareBindings(desired[a], desired[b]) })
-		}
-		slices.SortFunc(strays, func(a, b int32) int { return compareBindings(p.Observed[a], p.Observed[b]) })
-		for _, oi := range strays {
-			o := &p.Observed[oi]
-			cands := pool[ownerScope{o.Owner, o.Target.ScopeKey()}]
-			pick := int32(-1)
-			for _, di := range cands { // prefer the same target (a changed member)
-				if !used[di] && desired[di].Target == o.Target {
-					pick = di
-					break
-				}
-			}
-			if pick < 0 {
-				for _, di := range cands {
-					if !used[di] {
-						pick = di
-						break
-					}
-				}
-			}
-			if pick >= 0 {
-				used[pick] = true
-				out.Replace = append(out.Replace, change(model.ReasonTampered, o, &desired[pick]))
-				continue
-			}
-			reason := model.ReasonNotDesired
-			if g := p.Grants[o.Owner]; !o.Principal.Equal(g.Principal) {
-				reason = model.ReasonTampered
-			}
-			out.Delete = append(out.Delete, change(reason, o, nil))
-		}
-	}
+	used := p.pairStrays(strays, unmatched, &out)
 	for _, di := range unmatched {
 		if !used[di] {
-			out.Create = append(out.Create, change(model.ReasonGranted, nil, &desired[di]))
+			out.Create = append(out.Create, change(model.ReasonGranted, nil, &p.Desired[di]))
 		}
 	}
 
@@ -204,6 +148,113 @@ func (p Plan) Compute() model.Changes {
 		return cmp.Or(compareBindings(a.Binding, b.Binding), cmp.Compare(a.Reason, b.Reason))
 	})
 	return out
+}
+
+// pairStrays handles managed bindings of active grants that match no
+// desired binding: one whose grant has an unmatched desired binding in the
+// same scope is replaced by it (its member or role was changed out of
+// band); the others are deleted. It returns the desired indices it used.
+func (p *Plan) pairStrays(strays, unmatched []int32, out *model.Changes) map[int32]bool {
+	if len(strays) == 0 {
+		return nil
+	}
+	type ownerScope struct {
+		owner string
+		scope model.ScopeKey
+	}
+	owners := make(map[string]bool, len(strays))
+	for _, oi := range strays {
+		owners[p.Observed[oi].Owner] = true
+	}
+	pool := make(map[ownerScope][]int32)
+	for _, di := range unmatched {
+		if d := &p.Desired[di]; owners[d.Owner] {
+			k := ownerScope{d.Owner, d.Target.ScopeKey()}
+			pool[k] = append(pool[k], di)
+		}
+	}
+	for _, c := range pool {
+		slices.SortFunc(c, func(a, b int32) int { return compareBindings(p.Desired[a], p.Desired[b]) })
+	}
+	slices.SortFunc(strays, func(a, b int32) int { return compareBindings(p.Observed[a], p.Observed[b]) })
+	used := make(map[int32]bool)
+	for _, oi := range strays {
+		o := &p.Observed[oi]
+		cands := pool[ownerScope{o.Owner, o.Target.ScopeKey()}]
+		pick := int32(-1)
+		for _, di := range cands { // prefer the same target (a changed member)
+			if !used[di] && p.Desired[di].Target == o.Target {
+				pick = di
+				break
+			}
+		}
+		if pick < 0 {
+			for _, di := range cands {
+				if !used[di] {
+					pick = di
+					break
+				}
+			}
+		}
+		if pick >= 0 {
+			used[pick] = true
+			out.Replace = append(out.Replace, change(model.ReasonTampered, o, &p.Desired[pick]))
+			continue
+		}
+		reason := model.ReasonNotDesired
+		if !o.Principal.Equal(p.Grants[o.Owner].Principal) {
+			reason = model.ReasonTampered
+		}
+		out.Delete = append(out.Delete, change(reason, o, nil))
+	}
+	return used
+}
+
+// desiredIndex finds desired bindings by owner, target and principal
+// without building a composite key per binding: slots chain per owner.
+type desiredIndex struct {
+	head    map[string]int32 // owner -> first slot
+	next    []int32          // slot -> next slot of the same owner, or -1
+	desired []int32          // slot -> index into Plan.Desired
+}
+
+func newDesiredIndex(n int) *desiredIndex {
+	return &desiredIndex{head: make(map[string]int32, n), next: make([]int32, 0, n), desired: make([]int32, 0, n)}
+}
+
+// insert adds desired[di] unless a binding with its owner, target and
+// principal is indexed already; it returns that binding's slot, or -1.
+func (ix *desiredIndex) insert(desired []model.Binding, di int32) int32 {
+	d := &desired[di]
+	h, ok := ix.head[d.Owner]
+	if !ok {
+		h = -1
+	}
+	for s := h; s >= 0; s = ix.next[s] {
+		if x := &desired[ix.desired[s]]; x.Target == d.Target && x.Principal.Equal(d.Principal) {
+			return s
+		}
+	}
+	ix.head[d.Owner] = int32(len(ix.desired))
+	ix.next = append(ix.next, h)
+	ix.desired = append(ix.desired, di)
+	return -1
+}
+
+// find returns the slot of the desired binding with b's owner, target and
+// principal, or -1.
+func (ix *desiredIndex) find(desired []model.Binding, b *model.Binding) int32 {
+	s, ok := ix.head[b.Owner]
+	if !ok {
+		return -1
+	}
+	for ; s >= 0; s = ix.next[s] {
+		d := &desired[ix.desired[s]]
+		if d.Target == b.Target && d.Principal.Equal(b.Principal) {
+			return s
+		}
+	}
+	return -1
 }
 
 // unmanaged reports standing access on a governed target, and removes it
@@ -287,8 +338,8 @@ func compareBindings(a, b model.Binding) int {
 		cmp.Compare(a.Target.Role, b.Target.Role),
 		cmp.Compare(a.Target.InstanceARN, b.Target.InstanceARN),
 		compareBool(a.Target.PIM, b.Target.PIM),
-		cmp.Compare(a.Principal.Key(), b.Principal.Key()),
-		cmp.Compare(a.Principal.String(), b.Principal.String()),
+		cmp.Compare(a.Principal.Kind, b.Principal.Kind),
+		cmp.Compare(a.Principal.Value, b.Principal.Value),
 		cmp.Compare(a.Owner, b.Owner),
 		a.NotBefore.Compare(b.NotBefore),
 		a.Expires.Compare(b.Expires),
