@@ -127,7 +127,14 @@ func resultOf(err error) string {
 	}
 }
 
-func worse(a, b string) bool {
-	rank := map[string]int{resultOK: 0, resultTransient: 1, resultPermanent: 2}
-	return rank[a] > rank[b]
+func worse(a, b string) bool { return rank(a) > rank(b) }
+
+func rank(result string) int {
+	switch result {
+	case resultTransient:
+		return 1
+	case resultPermanent:
+		return 2
+	}
+	return 0
 }

@@ -72,13 +72,49 @@ type Governance struct {
 	// one role that only reports keeps the binding (never clobber on a
 	// disagreement).
 	Remove bool
+	// Exempt are break-glass accounts whose break_glass block declares
+	// that they hold one of these roles standing: their standing access is
+	// by design, neither reported nor removed.
+	Exempt []model.Principal
+}
+
+// exempts reports whether p is one of the exempt accounts.
+func (g Governance) exempts(p model.Principal) bool {
+	k := identityKey(p)
+	for _, e := range g.Exempt {
+		if identityKey(e) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// identityKey is Principal.Key with the cloud-qualified spellings of
+// people and service accounts folded into the generic ones, so that
+// "gcp:user:bg@example.com" in a break_glass block matches the member
+// "user:bg@example.com" a provider reports.
+func identityKey(p model.Principal) string {
+	switch p.Kind {
+	case model.KindGCP:
+		for _, k := range []model.PrincipalKind{model.KindUser, model.KindServiceAccount, model.KindGroup} {
+			if v, ok := strings.CutPrefix(p.Value, string(k)+":"); ok {
+				return model.Principal{Kind: k, Value: v}.Key()
+			}
+		}
+	case model.KindAzure:
+		if v, ok := strings.CutPrefix(p.Value, "user:"); ok {
+			return model.Principal{Kind: model.KindUser, Value: v}.Key()
+		}
+	}
+	return p.Key()
 }
 
 // Governed maps each target of a role that a jit policy grants to its
 // governance: the targets where standing access is a finding.
 type Governed map[model.Target]Governance
 
-// GovernedTargets returns the targets of every role some jit policy names.
+// GovernedTargets returns the targets of every role some jit policy names,
+// with the break-glass accounts declared to hold them standing.
 func GovernedTargets(set *policies.Set) Governed {
 	out := make(Governed)
 	for _, r := range set.Roles {
@@ -91,6 +127,26 @@ func GovernedTargets(set *policies.Set) Governed {
 			g.Roles = append(g.Roles, r.Name)
 			g.Remove = remove && (!seen || g.Remove)
 			out[t] = g
+		}
+	}
+	for _, bg := range set.BreakGlass {
+		for _, ref := range bg.Roles {
+			r := set.Role(ref.Name)
+			if r == nil {
+				continue
+			}
+			for _, t := range uniqueTargets(r.Targets()) {
+				g, ok := out[t]
+				if !ok {
+					continue
+				}
+				for _, a := range bg.Accounts {
+					if !g.exempts(a.Principal) {
+						g.Exempt = append(g.Exempt, a.Principal)
+					}
+				}
+				out[t] = g
+			}
 		}
 	}
 	return out

@@ -88,10 +88,53 @@ jit "strict" {
 }
 `)
 	g := reconcile.GovernedTargets(shared)
+	if len(g[sqlAdmin].Exempt) != 0 {
+		t.Errorf("exempt accounts without a break_glass block: %v", g[sqlAdmin].Exempt)
+	}
 	if diff := cmp.Diff(reconcile.Governance{Roles: []string{"db-admin", "db-admin-strict"}}, g[sqlAdmin]); diff != "" {
 		t.Errorf("shared report/remove target (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(reconcile.Governance{Roles: []string{"owner", "owner-too"}, Remove: true}, g[gcpOwner]); diff != "" {
 		t.Errorf("shared remove/remove target (-want +got):\n%s", diff)
+	}
+}
+
+func TestGovernedTargetsExemptBreakGlassAccounts(t *testing.T) {
+	set := loadSet(t, fixtureHCL+`
+break_glass "idp-outage" {
+  reasons       = ["identity-provider-outage"]
+  accounts      = ["gcp:user:bg-1@example.com", "aws:arn:aws:iam::123456789012:user/bg"]
+  roles         = ["owner", "viewer"]
+  review_within = "24h"
+  notify        = ["pager"]
+}
+notifier "pager" {
+  type    = "webhook"
+  url_env = "PAGER_URL"
+}
+`)
+	g := reconcile.GovernedTargets(set)
+	want := []model.Principal{
+		model.MustPrincipal("gcp:user:bg-1@example.com"),
+		model.MustPrincipal("aws:arn:aws:iam::123456789012:user/bg"),
+	}
+	if diff := cmp.Diff(want, g[gcpOwner].Exempt); diff != "" {
+		t.Errorf("exempt on the owner role (-want +got):\n%s", diff)
+	}
+	if len(g[sqlAdmin].Exempt) != 0 {
+		t.Errorf("db-admin is not declared for break-glass, got exempt %v", g[sqlAdmin].Exempt)
+	}
+	if _, ok := g[gcpViewer]; ok {
+		t.Error("viewer is not jit-governed: declaring it for break-glass must not govern it")
+	}
+
+	// The account's standing owner binding, as GCP reports the member, is
+	// neither reported nor removed; another person's is.
+	bg := model.Binding{Target: gcpOwner, Principal: model.MustPrincipal("user:BG-1@example.com")}
+	other := model.Binding{Target: gcpOwner, Principal: bob}
+	c := reconcile.Plan{Observed: []model.Binding{bg, other}, Governed: g, Now: now}.Compute()
+	if len(c.Findings) != 1 || !c.Findings[0].Binding.Principal.Equal(bob) ||
+		len(c.Delete) != 1 || !c.Delete[0].Old.Principal.Equal(bob) {
+		t.Errorf("plan %+v, want only bob's standing owner binding reported and removed", c)
 	}
 }

@@ -47,7 +47,8 @@ type Plan struct {
 //     replaced by it instead;
 //   - an unmanaged binding without expiry on a governed target is a
 //     standing finding, and is deleted (standing-removed) when its roles say
-//     standing = "remove".
+//     standing = "remove", unless it belongs to a break-glass account
+//     declared to hold the role.
 //
 // No other unmanaged binding is ever deleted or replaced. Every list is
 // sorted.
@@ -261,7 +262,7 @@ func (ix *desiredIndex) find(desired []model.Binding, b *model.Binding) int32 {
 // where the roles say so.
 func (p *Plan) unmanaged(o *model.Binding, out *model.Changes) {
 	gov, ok := p.Governed[o.Target]
-	if !ok || !o.Expires.IsZero() {
+	if !ok || !o.Expires.IsZero() || gov.exempts(o.Principal) {
 		return
 	}
 	out.Findings = append(out.Findings, model.Finding{
