@@ -269,10 +269,6 @@ func compareBindings(x, y BindingRecord) int {
 }
 
 func (s *memStore) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error) {
-	e, err := prepareAudit(e)
-	if err != nil {
-		return AuditEvent{}, err
-	}
 	unlock, err := s.lockWrite()
 	if err != nil {
 		return AuditEvent{}, err

@@ -80,9 +80,5 @@ func (s *sqlStore) migrateSQLite(ctx context.Context) error {
 		return fmt.Errorf("connecting: %w", err)
 	}
 	defer conn.Close()
-	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("reading journal mode: %w", err)
-	}
 	return migrate(ctx, conn, "sqlite", s.now())
 }

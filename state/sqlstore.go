@@ -361,7 +361,9 @@ func (s *sqlStore) ListGrants(ctx context.Context, f GrantFilter) ([]model.Grant
 	}
 	if !f.ActiveAt.IsZero() {
 		at := s.t(f.ActiveAt)
-		where = append(where, fmt.Sprintf("status IN ('approved', 'active') AND starts IS NOT NULL AND starts <= %s AND expires > %s", arg(at), arg(at)))
+		// The SQL form of model.Grant.ActiveAt.
+		where = append(where, fmt.Sprintf("status IN (%s, %s) AND starts IS NOT NULL AND starts <= %s AND expires > %s",
+			arg(string(model.StatusApproved)), arg(string(model.StatusActive)), arg(at), arg(at)))
 	}
 	if !f.UpdatedSince.IsZero() {
 		where = append(where, "updated >= "+arg(s.t(f.UpdatedSince)))
@@ -515,12 +517,9 @@ func (s *sqlStore) ListBindings(ctx context.Context, f BindingFilter) ([]Binding
 // Audit.
 
 func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error) {
-	e, err := prepareAudit(e)
-	if err != nil {
-		return AuditEvent{}, err
-	}
 	var out AuditEvent
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
 		out, err = s.appendTx(ctx, tx, e)
 		return err
 	})

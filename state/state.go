@@ -63,8 +63,9 @@ type Store interface {
 
 	// WithFence returns a view of the store whose every write first checks,
 	// in the same transaction, that f is still the current holder and token
-	// of its lease, and fails with ErrFenced otherwise. Reads are unchanged.
-	// The view shares the store: closing either closes both.
+	// of its lease, and fails with ErrFenced otherwise. Reads and lease
+	// operations are not fenced. The view shares the store: closing either
+	// closes both.
 	WithFence(f Fence) Store
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
