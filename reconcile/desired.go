@@ -80,6 +80,9 @@ type Governance struct {
 
 // exempts reports whether p is one of the exempt accounts.
 func (g Governance) exempts(p model.Principal) bool {
+	if len(g.Exempt) == 0 {
+		return false
+	}
 	k := identityKey(p)
 	for _, e := range g.Exempt {
 		if identityKey(e) == k {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/elevatehq/elevate/model"
@@ -146,7 +147,10 @@ func (p Plan) Compute() model.Changes {
 	sortChanges(out.Delete)
 	sortChanges(out.Replace)
 	slices.SortFunc(out.Findings, func(a, b model.Finding) int {
-		return cmp.Or(compareBindings(a.Binding, b.Binding), cmp.Compare(a.Reason, b.Reason))
+		if c := compareBindings(a.Binding, b.Binding); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Reason, b.Reason)
 	})
 	return out
 }
@@ -331,19 +335,33 @@ func better(a, b, d *model.Binding) bool {
 	return compareBindings(*a, *b) < 0
 }
 
-// compareBindings is a total order on every field of a binding.
+// compareBindings is a total order on every field of a binding. It returns
+// at the first difference (cmp.Or would evaluate every comparison), which
+// matters when sorting thousands of changes.
 func compareBindings(a, b model.Binding) int {
+	if c := strings.Compare(a.Target.Scope, b.Target.Scope); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Target.Role, b.Target.Role); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Principal.Value, b.Principal.Value); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Owner, b.Owner); c != 0 {
+		return c
+	}
+	if c := a.Expires.Compare(b.Expires); c != 0 {
+		return c
+	}
+	if c := a.NotBefore.Compare(b.NotBefore); c != 0 {
+		return c
+	}
 	return cmp.Or(
 		cmp.Compare(a.Target.Cloud, b.Target.Cloud),
-		cmp.Compare(a.Target.Scope, b.Target.Scope),
-		cmp.Compare(a.Target.Role, b.Target.Role),
+		cmp.Compare(a.Principal.Kind, b.Principal.Kind),
 		cmp.Compare(a.Target.InstanceARN, b.Target.InstanceARN),
 		compareBool(a.Target.PIM, b.Target.PIM),
-		cmp.Compare(a.Principal.Kind, b.Principal.Kind),
-		cmp.Compare(a.Principal.Value, b.Principal.Value),
-		cmp.Compare(a.Owner, b.Owner),
-		a.NotBefore.Compare(b.NotBefore),
-		a.Expires.Compare(b.Expires),
 		compareBool(a.Native, b.Native),
 		cmp.Compare(a.Raw, b.Raw),
 	)
@@ -374,7 +392,13 @@ func compareOpt(a, b *model.Binding) int {
 
 func sortChanges(cs []model.Change) {
 	slices.SortFunc(cs, func(a, b model.Change) int {
-		return cmp.Or(compareOpt(a.Old, b.Old), compareOpt(a.New, b.New), cmp.Compare(a.Reason, b.Reason))
+		if c := compareOpt(a.Old, b.Old); c != 0 {
+			return c
+		}
+		if c := compareOpt(a.New, b.New); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Reason, b.Reason)
 	})
 }
 
