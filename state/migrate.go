@@ -82,6 +82,16 @@ func migrate(ctx context.Context, conn *sql.Conn, backend string, now time.Time)
 		if err != nil {
 			return fmt.Errorf("applying migration %s: %w", m.name, err)
 		}
+		// Read again under the transaction's lock: another process may
+		// have applied it since (SQLite has no advisory lock to hold).
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("reading schema version: %w", err)
+		}
+		if current >= m.version {
+			tx.Rollback()
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("applying migration %s: %w", m.name, err)

@@ -267,3 +267,34 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 func grant(id string) model.Grant {
 	return model.Grant{ID: id, Kind: model.KindJIT, Principal: model.MustPrincipal("user:alice@example.com"), Role: "db-admin", Status: model.StatusPending}
 }
+
+// TestSQLiteConcurrentOpensMigrateOnce opens one new file from several
+// pools at once, as several processes would: each must succeed and the
+// schema must be migrated once.
+func TestSQLiteConcurrentOpensMigrateOnce(t *testing.T) {
+	url := "sqlite:" + filepath.Join(t.TempDir(), "state.db")
+	const opens = 4
+	errs := make(chan error, opens)
+	for range opens {
+		go func() {
+			s, err := state.Open(t.Context(), url)
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range opens {
+		if err := <-errs; err != nil {
+			t.Errorf("opening alongside other openers: %v", err)
+		}
+	}
+	s := openURL(t, url)
+	var n int
+	if err := state.SQLDB(s).QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("schema_migrations has %d rows, want 1", n)
+	}
+}
