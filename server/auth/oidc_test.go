@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,5 +440,36 @@ func TestNewOIDCRejectsUnsafeConfig(t *testing.T) {
 	if got.PrincipalClaim != "email" || got.GroupsClaim != "groups" || got.ClockSkew != time.Minute ||
 		!cmp.Equal(got.Algorithms, []string{"RS256", "ES256"}) {
 		t.Errorf("defaults not applied: %+v", got)
+	}
+}
+
+func TestOIDCConcurrentVerification(t *testing.T) {
+	idp := newIdP(t)
+	clock := newClock()
+	v := idp.verifier(t, clock)
+	tokens := []string{
+		sign(t, rsaKey1, idp.claims(clock.Now())),
+		sign(t, ecKey1, idp.claims(clock.Now())),
+		sign(t, ecOther, idp.claims(clock.Now())),
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 60)
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := v.VerifyToken(context.Background(), tokens[i%3])
+			if (i%3 == 2) != (err != nil) {
+				errs <- fmt.Errorf("token %d: err = %v", i%3, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := idp.jwksHits.Load(); got != 1 {
+		t.Errorf("keys fetched %d times by 60 concurrent requests, want 1", got)
 	}
 }
