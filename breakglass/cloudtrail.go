@@ -80,6 +80,11 @@ func parseCloudTrail(raw []byte) (*ActorEvent, error) {
 		}
 		rec = inner
 	}
+	return rec.event(), nil
+}
+
+// event converts a decoded CloudTrail record.
+func (rec *cloudTrailRecord) event() *ActorEvent {
 	ev := &ActorEvent{
 		Cloud:     model.CloudAWS,
 		EventID:   rec.EventID,
@@ -87,7 +92,7 @@ func parseCloudTrail(raw []byte) (*ActorEvent, error) {
 		RawTime:   rec.EventTime,
 		Time:      parseTime(rec.EventTime),
 		SourceIP:  rec.SourceIPAddress,
-		Outcome:   cloudTrailOutcome(&rec),
+		Outcome:   cloudTrailOutcome(rec),
 	}
 	if id := rec.UserIdentity; id != nil {
 		ev.Actor = Actor{Type: id.Type, ARN: id.ARN, AccountID: id.AccountID, UserName: id.UserName}
@@ -99,7 +104,7 @@ func parseCloudTrail(raw []byte) (*ActorEvent, error) {
 			ev.Actor.IssuerAccountID = is.AccountID
 		}
 	}
-	return ev, nil
+	return ev
 }
 
 // cloudTrailOutcome: sign-in events say Success or Failure in

@@ -59,131 +59,163 @@ func specialLanes(x uint64) uint64 {
 // and returns the offset just past it. final says b holds all remaining
 // input; otherwise a value that reaches the end of b, including a number that
 // might continue, yields errIncomplete.
+//
+// It is the scanner's hot loop: the common tokens (short strings without
+// escapes, structure without whitespace) are handled inline, eight string
+// bytes at a time; everything else goes through the helpers below.
 func (c *checker) value(b []byte, i int, final bool) (int, error) {
 	c.stack = c.stack[:0]
 	n := len(b)
-	for {
-		// Expecting a value.
+	var (
+		err error
+		ch  byte
+		top byte
+		m   uint64
+	)
+
+value:
+	if i < n && b[i] <= ' ' {
 		i = skipSpace(b, i)
+	}
+	if i >= n {
+		return i, errIncomplete
+	}
+	switch ch = b[i]; ch {
+	case '"':
+		i++
+		for i+8 <= n {
+			if m = specialLanes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i < n && b[i] == '"' {
+			i++
+		} else if i, err = c.str(b, i); err != nil {
+			return i, err
+		}
+	case '{':
+		if len(c.stack) >= maxDepth {
+			return i, syntaxErr(i, "nesting deeper than %d levels", maxDepth)
+		}
+		i++
+		if i < n && b[i] <= ' ' {
+			i = skipSpace(b, i)
+		}
 		if i >= n {
 			return i, errIncomplete
 		}
-		switch ch := b[i]; {
-		case ch == '{':
-			if len(c.stack) >= maxDepth {
-				return i, syntaxErr(i, "nesting deeper than %d levels", maxDepth)
-			}
-			i = skipSpace(b, i+1)
-			if i >= n {
-				return i, errIncomplete
-			}
-			if b[i] == '}' {
-				i++
-				break
-			}
-			c.stack = append(c.stack, '{')
-			var err error
-			if i, err = c.key(b, i); err != nil {
-				return i, err
-			}
-			continue
-		case ch == '[':
-			if len(c.stack) >= maxDepth {
-				return i, syntaxErr(i, "nesting deeper than %d levels", maxDepth)
-			}
-			i = skipSpace(b, i+1)
-			if i >= n {
-				return i, errIncomplete
-			}
-			if b[i] == ']' {
-				i++
-				break
-			}
-			c.stack = append(c.stack, '[')
-			continue
-		case ch == '"':
-			var err error
-			if i, err = c.str(b, i+1); err != nil {
-				return i, err
-			}
-		case ch == 't':
-			var err error
-			if i, err = literal(b, i, "true"); err != nil {
-				return i, err
-			}
-		case ch == 'f':
-			var err error
-			if i, err = literal(b, i, "false"); err != nil {
-				return i, err
-			}
-		case ch == 'n':
-			var err error
-			if i, err = literal(b, i, "null"); err != nil {
-				return i, err
-			}
-		case ch == '-' || ('0' <= ch && ch <= '9'):
-			var err error
-			if i, err = number(b, i, final); err != nil {
-				return i, err
-			}
-		default:
+		if b[i] == '}' {
+			i++
+			break
+		}
+		c.stack = append(c.stack, '{')
+		goto key
+	case '[':
+		if len(c.stack) >= maxDepth {
+			return i, syntaxErr(i, "nesting deeper than %d levels", maxDepth)
+		}
+		i++
+		if i < n && b[i] <= ' ' {
+			i = skipSpace(b, i)
+		}
+		if i >= n {
+			return i, errIncomplete
+		}
+		if b[i] == ']' {
+			i++
+			break
+		}
+		c.stack = append(c.stack, '[')
+		goto value
+	case 't':
+		if i, err = literal(b, i, "true"); err != nil {
+			return i, err
+		}
+	case 'f':
+		if i, err = literal(b, i, "false"); err != nil {
+			return i, err
+		}
+	case 'n':
+		if i, err = literal(b, i, "null"); err != nil {
+			return i, err
+		}
+	default:
+		if ch != '-' && (ch < '0' || ch > '9') {
 			return i, syntaxErr(i, "invalid character %s looking for the beginning of a value", quoteChar(ch))
 		}
-		// A value ended: close containers until one continues.
-		for {
-			if len(c.stack) == 0 {
-				return i, nil
-			}
+		if i, err = number(b, i, final); err != nil {
+			return i, err
+		}
+	}
+
+	// A value ended: close containers until one continues.
+	for len(c.stack) > 0 {
+		if i < n && b[i] <= ' ' {
 			i = skipSpace(b, i)
-			if i >= n {
-				return i, errIncomplete
-			}
-			top := c.stack[len(c.stack)-1]
-			ch := b[i]
-			if ch == ',' {
-				i++
-				if top == '{' {
-					var err error
-					if i, err = c.key(b, skipSpace(b, i)); err != nil {
-						return i, err
-					}
-				}
-				break
-			}
-			if (top == '{' && ch == '}') || (top == '[' && ch == ']') {
-				c.stack = c.stack[:len(c.stack)-1]
-				i++
-				continue
-			}
+		}
+		if i >= n {
+			return i, errIncomplete
+		}
+		top, ch = c.stack[len(c.stack)-1], b[i]
+		switch {
+		case ch == ',':
+			i++
 			if top == '{' {
-				return i, syntaxErr(i, "invalid character %s after an object member (expected ',' or '}')", quoteChar(ch))
+				goto key
 			}
+			goto value
+		case top == '{' && ch == '}', top == '[' && ch == ']':
+			c.stack = c.stack[:len(c.stack)-1]
+			i++
+		case top == '{':
+			return i, syntaxErr(i, "invalid character %s after an object member (expected ',' or '}')", quoteChar(ch))
+		default:
 			return i, syntaxErr(i, "invalid character %s after an array element (expected ',' or ']')", quoteChar(ch))
 		}
 	}
-}
+	return i, nil
 
-// key checks `"name" :` starting at b[i] and returns the offset after the
-// colon.
-func (c *checker) key(b []byte, i int) (int, error) {
-	if i >= len(b) {
+key:
+	// An object member's key and colon; then its value.
+	if i < n && b[i] <= ' ' {
+		i = skipSpace(b, i)
+	}
+	if i >= n {
 		return i, errIncomplete
 	}
 	if b[i] != '"' {
 		return i, syntaxErr(i, "invalid character %s looking for the beginning of an object key", quoteChar(b[i]))
 	}
-	i, err := c.str(b, i+1)
-	if err != nil {
+	i++
+	for i+8 <= n {
+		if m = specialLanes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			break
+		}
+		i += 8
+	}
+	if i < n && b[i] == '"' {
+		i++
+	} else if i, err = c.str(b, i); err != nil {
 		return i, err
 	}
-	i = skipSpace(b, i)
-	if i >= len(b) {
+	if i < n && b[i] == ':' {
+		i++
+		goto value
+	}
+	if i < n && b[i] <= ' ' {
+		i = skipSpace(b, i)
+	}
+	if i >= n {
 		return i, errIncomplete
 	}
 	if b[i] != ':' {
 		return i, syntaxErr(i, "invalid character %s after an object key (expected ':')", quoteChar(b[i]))
 	}
-	return i + 1, nil
+	i++
+	goto value
 }
 
 // str checks the rest of a string whose opening quote is at b[i-1] and

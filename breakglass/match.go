@@ -41,9 +41,9 @@ type Unwatchable struct {
 // that starts with an account's name is a different key.
 type Matcher struct {
 	byKey map[string][]Account
-	// needles holds, per cloud, lower-case substrings such that any record
-	// whose actor matches a key contains one of them (ignoring ASCII case).
-	needles     map[model.Cloud][][]byte
+	// needles holds, per cloud, substrings such that any escape-free record
+	// whose actor matches a key contains one of them.
+	needles     map[model.Cloud][]needle
 	accounts    int
 	unwatchable []Unwatchable
 	lower       []byte // scratch for MayMatch
@@ -51,7 +51,7 @@ type Matcher struct {
 
 // NewMatcher builds a matcher from the break_glass blocks of set.
 func NewMatcher(set *policies.Set) *Matcher {
-	m := &Matcher{byKey: map[string][]Account{}, needles: map[model.Cloud][][]byte{}}
+	m := &Matcher{byKey: map[string][]Account{}, needles: map[model.Cloud][]needle{}}
 	for _, bg := range set.BreakGlass {
 		for _, ref := range bg.Accounts {
 			m.Add(Account{Policy: bg.Name, Principal: ref.Principal})
@@ -73,9 +73,8 @@ func (m *Matcher) Add(a Account) {
 		if !slices.ContainsFunc(list, func(b Account) bool { return b.Policy == a.Policy && b.Principal == a.Principal }) {
 			m.byKey[id.key] = append(list, a)
 		}
-		needle := []byte(id.needle)
-		if !slices.ContainsFunc(m.needles[id.cloud], func(n []byte) bool { return bytes.Equal(n, needle) }) {
-			m.needles[id.cloud] = append(m.needles[id.cloud], needle)
+		if !slices.ContainsFunc(m.needles[id.cloud], func(n needle) bool { return n.fold == id.needle.fold && bytes.Equal(n.text, id.needle.text) }) {
+			m.needles[id.cloud] = append(m.needles[id.cloud], id.needle)
 		}
 	}
 }
@@ -118,12 +117,21 @@ func (m *Matcher) MayMatch(cloud model.Cloud, raw []byte) bool {
 	low := m.lower[:len(raw)]
 	lowerASCII(low, raw)
 	for _, n := range needles {
-		if bytes.Contains(low, n) {
+		if n.fold && bytes.Contains(low, n.text) || !n.fold && bytes.Contains(raw, n.text) {
 			return true
 		}
 	}
 	return false
 }
+
+// needle is a substring that every record naming an account contains:
+// compared ignoring ASCII case (text is then lower case) or exactly.
+type needle struct {
+	text []byte
+	fold bool
+}
+
+func folded(s string) needle { return needle{text: []byte(asciiLower(s)), fold: true} }
 
 // lowerASCII writes src with A-Z mapped to a-z into dst (len(dst) ==
 // len(src)), eight bytes at a time.
@@ -163,8 +171,12 @@ func asciiLower(s string) string {
 type identityKey struct {
 	cloud  model.Cloud
 	key    string
-	needle string
+	needle needle
 }
+
+// rootNeedle: the root user is known by its identity type, which CloudTrail
+// spells exactly so, and which an escape-free record holds in quotes.
+var rootNeedle = needle{text: []byte(`"Root"`)}
 
 // accountKeys returns the keys of a policy principal, or why it can never be
 // an actor in an audit record.
@@ -180,43 +192,43 @@ func accountKeys(p model.Principal) ([]identityKey, string) {
 		}
 		switch a.kind {
 		case "root":
-			return []identityKey{{model.CloudAWS, awsRootKey(a.account), "root"}}, ""
+			return []identityKey{{model.CloudAWS, awsRootKey(a.account), rootNeedle}}, ""
 		case "user":
-			return []identityKey{{model.CloudAWS, awsUserKey(a.account, a.name), asciiLower(a.name)}}, ""
+			return []identityKey{{model.CloudAWS, awsUserKey(a.account, a.name), folded(a.name)}}, ""
 		case "role":
-			return []identityKey{{model.CloudAWS, awsRoleKey(a.account, a.name), asciiLower(a.name)}}, ""
+			return []identityKey{{model.CloudAWS, awsRoleKey(a.account, a.name), folded(a.name)}}, ""
 		case "assumed-role":
-			return []identityKey{{model.CloudAWS, awsSessionKey(a.account, a.name, a.session), asciiLower(a.name)}}, ""
+			return []identityKey{{model.CloudAWS, awsSessionKey(a.account, a.name, a.session), folded(a.name)}}, ""
 		case "federated-user":
-			return []identityKey{{model.CloudAWS, awsFederatedKey(a.account, a.name), asciiLower(a.name)}}, ""
+			return []identityKey{{model.CloudAWS, awsFederatedKey(a.account, a.name), folded(a.name)}}, ""
 		}
 		return nil, "it is not an IAM user, role, root, assumed-role or federated-user ARN"
 	case model.KindGCP:
 		kind, v, _ := strings.Cut(p.Value, ":")
 		switch kind {
 		case "user", "serviceAccount":
-			return []identityKey{{model.CloudGCP, gcpEmailKey(v), asciiLower(v)}}, ""
+			return []identityKey{{model.CloudGCP, gcpEmailKey(v), folded(v)}}, ""
 		case "principal":
-			return []identityKey{{model.CloudGCP, gcpSubjectKey(p.Value), asciiLower(p.Value)}}, ""
+			return []identityKey{{model.CloudGCP, gcpSubjectKey(p.Value), folded(p.Value)}}, ""
 		}
 		return nil, "audit logs name GCP users, service accounts and principal:// subjects only"
 	case model.KindAzure:
 		kind, v, _ := strings.Cut(p.Value, ":")
 		switch kind {
 		case "user":
-			return []identityKey{{model.CloudAzure, azureUPNKey(v), asciiLower(v)}}, ""
+			return []identityKey{{model.CloudAzure, azureUPNKey(v), folded(v)}}, ""
 		case "object", "servicePrincipal":
-			return []identityKey{{model.CloudAzure, azureObjectKey(v), asciiLower(v)}}, ""
+			return []identityKey{{model.CloudAzure, azureObjectKey(v), folded(v)}}, ""
 		}
 		return nil, "audit logs name Azure users by UPN or object ID only"
 	case model.KindUser:
 		// A plain email: the same person in Google Cloud and in Entra ID.
 		return []identityKey{
-			{model.CloudGCP, gcpEmailKey(p.Value), asciiLower(p.Value)},
-			{model.CloudAzure, azureUPNKey(p.Value), asciiLower(p.Value)},
+			{model.CloudGCP, gcpEmailKey(p.Value), folded(p.Value)},
+			{model.CloudAzure, azureUPNKey(p.Value), folded(p.Value)},
 		}, ""
 	case model.KindServiceAccount:
-		return []identityKey{{model.CloudGCP, gcpEmailKey(p.Value), asciiLower(p.Value)}}, ""
+		return []identityKey{{model.CloudGCP, gcpEmailKey(p.Value), folded(p.Value)}}, ""
 	}
 	return nil, "it is not an identity that audit logs name"
 }
@@ -294,8 +306,6 @@ func eventKeys(ev *ActorEvent) []string {
 	case model.CloudAWS:
 		if x, ok := parseARN(a.ARN); ok {
 			switch x.kind {
-			case "root":
-				keys = append(keys, awsRootKey(x.account))
 			case "user":
 				keys = append(keys, awsUserKey(x.account, x.name))
 			case "role":
@@ -306,11 +316,14 @@ func eventKeys(ev *ActorEvent) []string {
 				keys = append(keys, awsFederatedKey(x.account, x.name))
 			}
 		}
-		// Failed sign-ins may carry no ARN: the type, account and user
-		// name still say who tried.
+		// The root user is its identity type (its ARN may be missing on a
+		// failed sign-in); failed IAM user sign-ins may carry no ARN either:
+		// the account and user name still say who tried.
 		switch a.Type {
 		case "Root":
-			if a.AccountID != "" {
+			if x, ok := parseARN(a.ARN); ok && x.kind == "root" {
+				keys = append(keys, awsRootKey(x.account))
+			} else if a.AccountID != "" {
 				keys = append(keys, awsRootKey(a.AccountID))
 			}
 		case "IAMUser":

@@ -12,7 +12,7 @@ import (
 
 func matcherFor(t testing.TB, accounts ...string) *Matcher {
 	t.Helper()
-	m := &Matcher{byKey: map[string][]Account{}, needles: map[model.Cloud][][]byte{}}
+	m := &Matcher{byKey: map[string][]Account{}, needles: map[model.Cloud][]needle{}}
 	for _, a := range accounts {
 		m.Add(Account{Policy: "p", Principal: model.MustPrincipal(a)})
 	}
@@ -50,6 +50,7 @@ func TestMatcherIdentityRules(t *testing.T) {
 		{"GovCloud partition, same account and user", aliceARN, awsEvent(Actor{Type: "IAMUser", ARN: "arn:aws-us-gov:iam::123456789012:user/breakglass-alice"}), true},
 		// The root user.
 		{"root by ARN", rootARN, awsEvent(Actor{Type: "Root", ARN: "arn:aws:iam::123456789012:root", AccountID: "123456789012"}), true},
+		{"root is its identity type, not an ARN alone", rootARN, awsEvent(Actor{Type: "IAMUser", ARN: "arn:aws:iam::123456789012:root"}), false},
 		{"root without ARN (failed sign-in)", rootARN, awsEvent(Actor{Type: "Root", AccountID: "123456789012"}), true},
 		{"root of another account", rootARN, awsEvent(Actor{Type: "Root", ARN: "arn:aws:iam::210987654321:root", AccountID: "210987654321"}), false},
 		{"another account acting (AWSAccount) is not root", rootARN, awsEvent(Actor{Type: "AWSAccount", AccountID: "123456789012"}), false},
@@ -113,7 +114,7 @@ func TestMatcherReportsUnwatchableAccounts(t *testing.T) {
 // An account in two policies is reported for each; an event naming the
 // same account through two fields is reported once per policy.
 func TestMatcherDeduplicates(t *testing.T) {
-	m := &Matcher{byKey: map[string][]Account{}, needles: map[model.Cloud][][]byte{}}
+	m := &Matcher{byKey: map[string][]Account{}, needles: map[model.Cloud][]needle{}}
 	m.Add(Account{Policy: "a", Principal: model.MustPrincipal(roleARN)})
 	m.Add(Account{Policy: "b", Principal: model.MustPrincipal(roleARN)})
 	ev := awsEvent(Actor{Type: "AssumedRole", ARN: "arn:aws:sts::123456789012:assumed-role/BreakGlassAdmin/x", IssuerARN: "arn:aws:iam::123456789012:role/BreakGlassAdmin", IssuerType: "Role", IssuerUserName: "BreakGlassAdmin", AccountID: "123456789012"})

@@ -124,6 +124,7 @@ type scan struct {
 	lines   int
 
 	chk  checker
+	pre  *prefilter // built from the first input read
 	stop bool
 }
 
@@ -739,8 +740,13 @@ func (s *scan) record(off, end int64, escaped bool) {
 		return
 	}
 	s.res.Records++
-	if !s.sc.DecodeAll && !escaped && !s.sc.Matcher.MayMatch(s.cloud, raw) {
-		return
+	if !s.sc.DecodeAll && !escaped {
+		if s.pre == nil {
+			s.pre = newPrefilter(s.sc.Matcher.needles[s.cloud], s.buf[:min(s.end, 64<<10)])
+		}
+		if !s.pre.mayMatch(s.buf[:s.end], s.base, off, end) {
+			return
+		}
 	}
 	ev, err := s.parse(raw)
 	if err != nil {
