@@ -11,7 +11,7 @@ import "bytes"
 type needleSearch struct {
 	needle []byte // lower case when fold
 	fold   bool
-	anchor int // index in needle of the byte searched for
+	anchor int         // index in needle of the byte searched for
 	lo, up *anchorScan // shared with other needles of the same anchor byte
 
 	hit      int64 // start of the next occurrence found, or -1
