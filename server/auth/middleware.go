@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/elevatehq/elevate/policies"
 )
 
 // DefaultAnonymousPaths are the paths Middleware lets through without
@@ -114,4 +116,32 @@ func WriteError(w http.ResponseWriter, status int, code, message string) {
 	}
 	body.Error.Code, body.Error.Message = code, message
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// RefuseBreakGlass returns middleware that answers 403 breakglass-account
+// to every authenticated request from a break-glass account of the current
+// policy set (current is called per request, so a reload takes effect at
+// once). Every Can* decision refuses such callers too; this makes the rule
+// hold even for a handler that forgets to ask. Put it after Middleware.
+func RefuseBreakGlass(current func() *policies.Set) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if id, ok := FromContext(r.Context()); ok {
+				if allowed, code, msg := gate(current(), id); !allowed {
+					Refuse(w, code, msg)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Refuse writes a refused decision: the status HTTPStatus gives for code,
+// and the JSON error body.
+func Refuse(w http.ResponseWriter, code, message string) {
+	if code == CodeUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="elevate"`)
+	}
+	WriteError(w, HTTPStatus(code), code, message)
 }

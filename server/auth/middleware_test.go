@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/elevatehq/elevate/policies"
 	"github.com/elevatehq/elevate/server/auth"
 )
 
@@ -125,5 +126,60 @@ func TestMiddlewareUnavailableAndCustomPaths(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("/healthz with a replaced anonymous list: %d, want 401", rec.Code)
+	}
+}
+
+func TestRefuseBreakGlass(t *testing.T) {
+	set := loadAuthzSet(t)
+	h := auth.RefuseBreakGlass(func() *policies.Set { return set })(whoami)
+	cases := []struct {
+		name   string
+		id     *auth.Identity
+		status int
+		body   string
+	}{
+		{"break-glass account, even as admin", breakGlass, http.StatusForbidden, auth.CodeBreakglassAccount},
+		{"break-glass AWS user", breakGlassAWS, http.StatusForbidden, auth.CodeBreakglassAccount},
+		{"ordinary caller", requester, http.StatusOK, "user:alice@example.com oidc"},
+		{"anonymous path", nil, http.StatusOK, "anonymous"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/v1/grants", nil)
+			if tc.id != nil {
+				r = r.WithContext(auth.WithIdentity(r.Context(), tc.id))
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tc.status {
+				t.Fatalf("status = %d, want %d (%s)", rec.Code, tc.status, rec.Body)
+			}
+			if tc.status == http.StatusOK {
+				if rec.Body.String() != tc.body {
+					t.Errorf("body = %q, want %q", rec.Body, tc.body)
+				}
+				return
+			}
+			var eb errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code != tc.body {
+				t.Errorf("body = %s, want code %q", rec.Body, tc.body)
+			}
+		})
+	}
+}
+
+func TestRefuse(t *testing.T) {
+	for code, status := range map[string]int{
+		auth.CodeUnauthenticated: 401, auth.CodeSelfApproval: 403, auth.CodeNotPending: 409, auth.CodeAdminOnly: 403,
+	} {
+		rec := httptest.NewRecorder()
+		auth.Refuse(rec, code, "because")
+		var eb errorBody
+		if rec.Code != status || json.Unmarshal(rec.Body.Bytes(), &eb) != nil || eb.Error.Code != code || eb.Error.Message != "because" {
+			t.Errorf("Refuse(%s): %d %s, want %d", code, rec.Code, rec.Body, status)
+		}
+		if (code == auth.CodeUnauthenticated) != (rec.Header().Get("WWW-Authenticate") != "") {
+			t.Errorf("Refuse(%s): WWW-Authenticate = %q", code, rec.Header().Get("WWW-Authenticate"))
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
@@ -471,5 +472,20 @@ func TestOIDCConcurrentVerification(t *testing.T) {
 	}
 	if got := idp.jwksHits.Load(); got != 1 {
 		t.Errorf("keys fetched %d times by 60 concurrent requests, want 1", got)
+	}
+}
+
+func TestOIDCReasonsClipLongClaimValues(t *testing.T) {
+	idp := newIdP(t)
+	clock := newClock()
+	v := idp.verifier(t, clock)
+	c := idp.claims(clock.Now())
+	c["iss"] = "https://" + strings.Repeat("é", 200)
+	_, err := v.VerifyToken(context.Background(), sign(t, rsaKey1, c))
+	if err == nil {
+		t.Fatal("accepted a foreign issuer")
+	}
+	if !utf8.ValidString(err.Error()) || len(err.Error()) > 300 || !strings.Contains(err.Error(), "…") {
+		t.Errorf("reason is not a short valid UTF-8 sentence: %q", err)
 	}
 }
