@@ -46,7 +46,6 @@ type Matcher struct {
 	needles     map[model.Cloud][]needle
 	accounts    int
 	unwatchable []Unwatchable
-	lower       []byte // scratch for MayMatch
 }
 
 // NewMatcher builds a matcher from the break_glass blocks of set.
@@ -100,28 +99,6 @@ func (m *Matcher) Match(ev *ActorEvent) []Account {
 		}
 	}
 	return out
-}
-
-// MayMatch reports whether raw, the text of one record of cloud whose
-// strings hold no escape sequences, could name a watched account as its
-// actor. It is a cheap over-approximation of Match: false means Match would
-// find nothing in the decoded record.
-func (m *Matcher) MayMatch(cloud model.Cloud, raw []byte) bool {
-	needles := m.needles[cloud]
-	if len(needles) == 0 {
-		return false
-	}
-	if cap(m.lower) < len(raw) {
-		m.lower = make([]byte, len(raw), len(raw)+len(raw)/2)
-	}
-	low := m.lower[:len(raw)]
-	lowerASCII(low, raw)
-	for _, n := range needles {
-		if n.fold && bytes.Contains(low, n.text) || !n.fold && bytes.Contains(raw, n.text) {
-			return true
-		}
-	}
-	return false
 }
 
 // needle is a substring that every record naming an account contains:
