@@ -15,6 +15,10 @@ import (
 // errIncomplete says the value runs past the end of the bytes available.
 var errIncomplete = errors.New("value continues past the end of the data")
 
+// errContainer says a top-level object holds a records array (with
+// checker.topKeys set): the offset returned is that array's '['.
+var errContainer = errors.New("object holds a records array")
+
 // maxDepth is encoding/json's nesting limit: deeper values are rejected by
 // the decoder, so the checker rejects them too.
 const maxDepth = 10000
@@ -38,6 +42,9 @@ func syntaxErr(off int, format string, args ...any) error {
 type checker struct {
 	stack   []byte
 	escaped bool
+	// topKeys makes value stop with errContainer at the array of a
+	// top-level member named like a records container (isContainerKey).
+	topKeys bool
 }
 
 // SWAR constants: one bit pattern per byte lane.
@@ -67,10 +74,12 @@ func (c *checker) value(b []byte, i int, final bool) (int, error) {
 	c.stack = c.stack[:0]
 	n := len(b)
 	var (
-		err error
-		ch  byte
-		top byte
-		m   uint64
+		err       error
+		ch        byte
+		top       byte
+		m         uint64
+		ks        int
+		container bool
 	)
 
 value:
@@ -189,6 +198,7 @@ key:
 		return i, syntaxErr(i, "invalid character %s looking for the beginning of an object key", quoteChar(b[i]))
 	}
 	i++
+	ks = i
 	for i+8 <= n {
 		if m = specialLanes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			i += bits.TrailingZeros64(m) >> 3
@@ -201,7 +211,10 @@ key:
 	} else if i, err = c.str(b, i); err != nil {
 		return i, err
 	}
-	if i < n && b[i] == ':' {
+	if c.topKeys && len(c.stack) == 1 {
+		container = isContainerKey(b[ks : i-1])
+	}
+	if i < n && b[i] == ':' && !container {
 		i++
 		goto value
 	}
@@ -215,6 +228,18 @@ key:
 		return i, syntaxErr(i, "invalid character %s after an object key (expected ':')", quoteChar(b[i]))
 	}
 	i++
+	if container {
+		if i < n && b[i] <= ' ' {
+			i = skipSpace(b, i)
+		}
+		if i >= n {
+			return i, errIncomplete
+		}
+		if b[i] == '[' {
+			return i, errContainer
+		}
+		container = false
+	}
 	goto value
 }
 

@@ -353,6 +353,27 @@ var errTooLarge = errors.New("record too large")
 // where scanning continues.
 func (s *scan) topObject(start int64) int64 {
 	s.keep = start
+	// The common case, a record of JSON lines: check it whole. Anything
+	// else (a container, an error, a record past the limit) takes the
+	// member-by-member path below, which handles them all.
+	s.chk.escaped = false
+	s.chk.topKeys = true
+	for {
+		i := int(start - s.base)
+		e, err := s.chk.value(s.buf[:s.end], i, s.eof)
+		if err == nil {
+			s.chk.topKeys = false
+			end := s.base + int64(e)
+			s.record(start, end, s.chk.escaped)
+			return end
+		}
+		if err != errIncomplete || s.end-i > s.limit || s.eof {
+			break
+		}
+		s.fill()
+	}
+	s.chk.topKeys = false
+
 	s.chk.escaped = false
 	off := start + 1
 	container := false

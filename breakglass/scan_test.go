@@ -400,6 +400,7 @@ func TestScanOddInputs(t *testing.T) {
 		{"array never closed", append([]byte(`[`), small...), 1, 1, 1, "truncated"},
 		{"Graph page with nextLink", append(append([]byte(`{"@odata.context":"x","value":[`), small...), `],"@odata.nextLink":"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=x"}`...), 1, 0, 1, ""},
 		{"two trail files concatenated", bytes.Repeat(append(append([]byte(`{"Records":[`), small...), "]}\n"...), 2), 2, 0, 2, ""},
+		{"gzip members concatenated (cat *.json.gz)", append(gzipped(t, append(append([]byte(`{"Records":[`), small...), "]}"...)), gzipped(t, append(small, '\n'))...), 2, 0, 2, ""},
 		{"garbage after the records array", append(append([]byte(`{"Records":[`), small...), "] garbage"...), 1, 1, 1, "unexpected data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
