@@ -54,12 +54,14 @@ const (
 )
 
 // specialLanes flags the lanes of x holding '"', '\\' or a byte below 0x20.
+// XOR with 0x02 maps '"' (0x22) to 0x20 and keeps 0x00-0x1f below 0x20
+// while no other byte falls below 0x21, so one less-than test finds both.
 // Only the lowest flagged lane is exact (borrows can flag higher lanes),
 // which is all the callers use.
 func specialLanes(x uint64) uint64 {
-	q := x ^ (lanes01 * '"')
+	q := x ^ (lanes01 * 0x02)
 	bs := x ^ (lanes01 * '\\')
-	return ((q-lanes01)&^q | (bs-lanes01)&^bs | (x-lanes01*0x20)&^x) & lanes80
+	return ((q-lanes01*0x21)&^q | (bs-lanes01)&^bs) & lanes80
 }
 
 // value checks one JSON value starting at b[i] (leading whitespace allowed)
