@@ -164,4 +164,3 @@ func writeError(w http.ResponseWriter, err error) {
 	ae := asAPIError(err)
 	auth.WriteError(w, ae.Status, ae.Code, ae.Message)
 }
-
