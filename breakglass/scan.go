@@ -134,14 +134,14 @@ func (s *scan) fill() bool {
 	if s.eof {
 		return false
 	}
-	if drop := int(s.keep - s.base); drop > 0 {
-		if s.lineOff < s.keep {
+	if drop := min(int(s.keep-s.base), s.end); drop > 0 {
+		if s.lineOff < s.base+int64(drop) {
 			s.lines += bytes.Count(s.buf[int(s.lineOff-s.base):drop], []byte{'\n'})
-			s.lineOff = s.keep
+			s.lineOff = s.base + int64(drop)
 		}
 		copy(s.buf, s.buf[drop:s.end])
 		s.end -= drop
-		s.base = s.keep
+		s.base += int64(drop)
 	}
 	// Start small (most exports are small files) and double up to about a
 	// chunk of free space; a record longer than the buffer grows it.
