@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,6 +283,8 @@ type env struct {
 	tokens map[string]string
 	router routers.Router
 
+	policies atomic.Pointer[policies.Set]
+
 	mu       sync.Mutex
 	triggers [][]model.ScopeKey
 	logs     *bytes.Buffer
@@ -372,7 +375,7 @@ func newEnv(t testing.TB, b backend) *env {
 	e := &env{t: t, clock: clock, tokens: map[string]string{}, logs: &bytes.Buffer{}}
 	e.store = b.open(t, clock)
 	e.idp = newIdP(t)
-	set := loadPolicies(t, testPolicies)
+	e.policies.Store(loadPolicies(t, testPolicies))
 
 	oidc, err := auth.NewOIDC(auth.OIDCConfig{
 		Issuer:     e.idp.URL,
@@ -417,7 +420,7 @@ func newEnv(t testing.TB, b backend) *env {
 	var logMu sync.Mutex
 	e.api = New(Options{
 		Store:         e.store,
-		Policies:      func() *policies.Set { return set },
+		Policies:      e.policies.Load,
 		Authenticator: &auth.Chain{Static: st, OIDC: oidc},
 		Admins:        admins,
 		Clock:         clock,
