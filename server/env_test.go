@@ -635,3 +635,8 @@ func (e *env) lastTrigger() []model.ScopeKey {
 	}
 	return e.triggers[len(e.triggers)-1]
 }
+
+// slogTo returns a text logger writing to w.
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&lockedWriter{mu: &sync.Mutex{}, w: w}, nil))
+}
