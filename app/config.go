@@ -844,17 +844,23 @@ func (c *Config) check() hcl.Diagnostics {
 	if _, err := auth.NewStaticTokens(c.Auth.StaticTokens); err != nil {
 		bad("Invalid static tokens", err.Error())
 	}
-	if c.Auth.OIDC == nil && len(c.Auth.StaticTokens) == 0 {
-		bad("No authentication configured",
-			"Nobody could call the API: configure auth { oidc { … } } (or ELEVATE_OIDC_ISSUER and ELEVATE_OIDC_AUDIENCE), or at least one static token (auth { static_token \"NAME\" { … } } or ELEVATE_STATIC_TOKENS).")
-	}
 	if c.Reconcile.LeaseTTL < 2*time.Second {
 		bad("Lease TTL too short", fmt.Sprintf("lease_ttl is %s: use at least 2s, so the leader can renew the lease before it lapses.", c.Reconcile.LeaseTTL))
 	}
 	return diags
 }
 
-// Clouds returns the clouds the memory provider serves.
+// checkServe adds the checks that only matter for a daemon that serves
+// the API.
+func (c *Config) checkServe() error {
+	if c.Auth.OIDC == nil && len(c.Auth.StaticTokens) == 0 {
+		return &ConfigError{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No authentication configured",
+			Detail: "Nobody could call the API: configure auth { oidc { … } } (or ELEVATE_OIDC_ISSUER and ELEVATE_OIDC_AUDIENCE), or at least one static token (auth { static_token \"NAME\" { … } } or ELEVATE_STATIC_TOKENS)."}}}
+	}
+	return nil
+}
+
+// clouds returns the clouds the memory provider serves.
 func (m *MemoryConfig) clouds() []model.Cloud {
 	if len(m.Clouds) == 0 {
 		return allClouds

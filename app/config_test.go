@@ -223,7 +223,6 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"token instead of hash", "auth {\n  static_token \"a\" {\n    principal = \"user:a@x.example\"\n    sha256 = \"elv_abc\"\n  }\n}\n", nil, "Token in place of its hash", 4},
 		{"bad admin", "auth {\n  admins = [\"alice\"]\n  static_token \"a\" {\n    principal = \"user:a@x.example\"\n    sha256 = \"" + hashA + "\"\n  }\n}\n", nil, "Invalid admin principal", 2},
 		{"bad cloud", okAuth + "memory {\n  clouds = [\"ibm\"]\n}\n", nil, "Invalid cloud", 8},
-		{"no auth", "listen = \"127.0.0.1:1\"\n", nil, "No authentication configured", 0},
 		{"bad hash", "auth {\n  static_token \"a\" {\n    principal = \"user:a@x.example\"\n    sha256 = \"abc\"\n  }\n}\n", nil, "Invalid static tokens", 0},
 		{"incomplete oidc env", okAuth, map[string]string{"ELEVATE_OIDC_ISSUER": "https://idp.example"}, "Incomplete OIDC settings", 0},
 		{"bad env mode", okAuth, map[string]string{"ELEVATE_MODE": "dry"}, "Invalid environment variable ELEVATE_MODE", 0},
@@ -259,6 +258,16 @@ func TestLoadConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigCheckServe(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "listen = \"127.0.0.1:1\"\n"), envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.checkServe(); err == nil || !strings.Contains(err.Error(), "No authentication configured") {
+		t.Errorf("checkServe() = %v, want the no-authentication error", err)
 	}
 }
 

@@ -89,8 +89,14 @@ and Azure, removes them at expiry, and watches audit logs for break-glass use.`,
 		newTestCmd(s),
 		newExplainCmd(s),
 		newBreakglassCmd(s),
+		newServeCmd(s),
+		newDevCmd(s),
+		newPlanCmd(s),
+		newAuditCmd(s),
+		newEmulatorCmd(s),
 		newVersionCmd(s),
 	)
+	root.AddCommand(clientCmds(s)...)
 	return root
 }
 

@@ -41,21 +41,6 @@ type telemetry struct {
 	OTLPTraces, OTLPMetrics bool
 }
 
-// Histogram buckets, in seconds. Expiry lag is seconds to minutes when
-// healthy and grows without bound when a cloud refuses removal; a pass is
-// milliseconds to a minute.
-var (
-	expiryLagBuckets     = []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600}
-	reconcileTimeBuckets = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
-)
-
-// Names of the metrics ARCHITECTURE.md promises; the engine and the
-// providers' telemetry decorator record them.
-const (
-	metricExpiryLag         = "elevate_expiry_lag_seconds"
-	metricReconcileDuration = "elevate_reconcile_duration_seconds"
-)
-
 // otlpEnv reports whether the standard OTLP environment variables ask for
 // export of a signal ("TRACES" or "METRICS").
 func otlpEnv(getenv func(string) string, signal string) bool {
@@ -110,10 +95,6 @@ func newTelemetry(ctx context.Context, cfg TelemetryConfig, logOut io.Writer, ge
 	mopts := []sdkmetric.Option{
 		sdkmetric.WithResource(res),
 		sdkmetric.WithReader(promExp),
-		sdkmetric.WithView(
-			bucketsView(metricExpiryLag, expiryLagBuckets),
-			bucketsView(metricReconcileDuration, reconcileTimeBuckets),
-		),
 	}
 	t := &telemetry{Logger: logger}
 	var shutdowns []func(context.Context) error
@@ -166,13 +147,6 @@ func newTelemetry(ctx context.Context, cfg TelemetryConfig, logOut io.Writer, ge
 		return errors.Join(errs...)
 	}
 	return t, shutdown, nil
-}
-
-func bucketsView(name string, bounds []float64) sdkmetric.View {
-	return sdkmetric.NewView(
-		sdkmetric.Instrument{Name: name},
-		sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: bounds}},
-	)
 }
 
 // parseLogLevel reads debug, info, warn or error.
