@@ -179,7 +179,14 @@ func (d *decoder) block(b *hcl.Block, attrs map[string]hcl.Range) Block {
 	if len(b.Labels) > 0 {
 		blk.Name = b.Labels[0]
 		blk.NameRange = b.LabelRanges[0]
-		if !blockNameRE.MatchString(blk.Name) {
+		switch {
+		case b.Type == "test":
+			// Test names are sentences people read in `elevate test` output.
+			if strings.TrimSpace(blk.Name) == "" || strings.ContainsAny(blk.Name, "\n\r") {
+				d.diags.errorf(RuleSchema, blk.NameRange, "Invalid test name",
+					"A test name is a one-line description of what the test checks; got %q.", blk.Name)
+			}
+		case !blockNameRE.MatchString(blk.Name):
 			d.diags.errorf(RuleSchema, blk.NameRange, "Invalid block name",
 				"%s names must start with a letter or digit and contain only letters, digits, spaces and . _ -; got %q.", b.Type, blk.Name)
 		}
