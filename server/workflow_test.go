@@ -316,11 +316,11 @@ func TestExtend(t *testing.T) {
 		if r := e.call("POST", "/v1/grants/"+g2.ID+"/extend", requester, map[string]any{"by": "3h"}); r.status != 403 || r.errCode() != "duration-exceeds-max" {
 			t.Errorf("extension beyond max_duration = %d %s", r.status, r.body)
 		}
-		// An extension that would need approval.
+		// db-admin allows no renewals.
 		p := e.pendingAdmin()
 		a := e.call("POST", "/v1/grants/"+p.ID+"/approve", approver, nil).grant(t)
-		if r := e.call("POST", "/v1/grants/"+a.ID+"/extend", requester, map[string]any{"by": "10m", "justification": "INC-7"}); r.status != 409 && r.status != 403 {
-			t.Errorf("extension of an approval-only grant = %d %s", r.status, r.body)
+		if r := e.call("POST", "/v1/grants/"+a.ID+"/extend", requester, map[string]any{"by": "10m", "justification": "INC-7"}); r.status != 403 || r.errCode() != "renewals-exhausted" {
+			t.Errorf("extension under a policy without renewals = %d %s", r.status, r.body)
 		}
 		// Not live.
 		pending := e.pendingAdmin()
