@@ -82,11 +82,11 @@ func printVerify(s *streams, res state.VerifyResult) {
 			fmt.Fprintln(s.out, "The audit log is empty.")
 			return
 		}
-		fmt.Fprintf(s.out, "Audit log verified: %d %s, head #%d %s\n", res.Checked, plural(int(res.Checked), "entry", "entries"), res.HeadSeq, res.HeadHash)
+		fmt.Fprintf(s.out, "Audit log verified: %s, head #%d %s\n", plural(int(res.Checked), "entry", "entries"), res.HeadSeq, res.HeadHash)
 		return
 	}
 	fmt.Fprintf(s.out, "Audit log BROKEN at entry #%d: %s\n", res.BrokenSeq, res.Problem)
-	fmt.Fprintf(s.out, "%d %s checked; the last good one is #%d %s\n", res.Checked, plural(int(res.Checked), "entry", "entries"), res.HeadSeq, res.HeadHash)
+	fmt.Fprintf(s.out, "%s checked; the last good one is #%d %s\n", plural(int(res.Checked), "entry", "entries"), res.HeadSeq, res.HeadHash)
 }
 
 // loadConfigForCmd loads the configuration and prints its diagnostics

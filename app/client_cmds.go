@@ -188,7 +188,7 @@ func printDecisionLine(w io.Writer, g grantView) {
 		fmt.Fprintf(w, "Grant %s: %s for %s is pending approval (policy %s).\n", g.ID, g.Role, durationText(g), g.Policy)
 		if g.Decision != nil && len(g.Decision.Approvers) > 0 {
 			n := max(g.Decision.MinApprovals, 1)
-			fmt.Fprintf(w, "Needs %d %s from: %s\n", n, plural(n, "approval", "approvals"), strings.Join(g.Decision.Approvers, ", "))
+			fmt.Fprintf(w, "Needs %s from: %s\n", plural(n, "approval", "approvals"), strings.Join(g.Decision.Approvers, ", "))
 		}
 		printReasons(w, g)
 		fmt.Fprintf(w, "An approver runs: elevate approve %s\n", g.ID)

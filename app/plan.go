@@ -113,8 +113,8 @@ func printPlan(w io.Writer, c model.Changes) {
 		line("!", &b, f.Reason)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nPlan: %d to create, %d to replace, %d to delete; %d %s.\n",
-		len(c.Create), len(c.Replace), len(c.Delete), len(c.Findings), plural(len(c.Findings), "finding", "findings"))
+	fmt.Fprintf(w, "\nPlan: %d to create, %d to replace, %d to delete; %s.\n",
+		len(c.Create), len(c.Replace), len(c.Delete), plural(len(c.Findings), "finding", "findings"))
 	for _, f := range c.Findings {
 		fmt.Fprintf(w, "  ! %s\n", f.Message)
 	}
