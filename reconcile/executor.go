@@ -1,0 +1,1109 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/policies"
+	"github.com/elevatehq/elevate/providers"
+	"github.com/elevatehq/elevate/state"
+)
+
+// errNoPolicies is why no pass runs before a policy set is loaded: an
+// empty set would make every managed binding look unwanted.
+var errNoPolicies = errors.New("no policy set is loaded yet; reconcile waits for one")
+
+var liveStatuses = []model.GrantStatus{model.StatusApproved, model.StatusActive}
+
+// snapshot is what one pass decides from: the policy set, the live grants
+// and the time, with what is derived from them.
+type snapshot struct {
+	now  time.Time
+	set  *policies.Set
+	live []model.Grant
+	// byID holds the live grants and the grants the policy ops just ended.
+	byID     map[string]*model.Grant
+	desired  map[model.ScopeKey][]model.Binding
+	byOwner  map[string][]model.Binding // desired bindings per grant
+	governed Governed
+	// roleScopes maps a role to the scopes of its targets; scopeTargets
+	// maps a scope to every target any role has there.
+	roleScopes   map[string][]model.ScopeKey
+	scopeTargets map[model.ScopeKey][]model.Target
+}
+
+// snapshot reads the live grants and derives the pass's inputs. With
+// virtualOps the policy ops are applied to the grants in memory only (for
+// plans that must not write).
+func (e *Engine) snapshot(ctx context.Context, st state.Store, now time.Time, write bool) (*snapshot, error) {
+	set := e.opts.Policies()
+	if set == nil {
+		return nil, errNoPolicies
+	}
+	live, err := st.ListGrants(ctx, state.GrantFilter{Status: liveStatuses})
+	if err != nil {
+		return nil, fmt.Errorf("reading live grants: %w", err)
+	}
+	var endedByOps []model.Grant
+	if !write {
+		ops, err := e.policyOps(ctx, st, set, live, now)
+		if err != nil {
+			return nil, err
+		}
+		live, endedByOps = ApplyOps(live, ops)
+	}
+	s := &snapshot{
+		now: now, set: set, live: live,
+		byID:         make(map[string]*model.Grant, len(live)+len(endedByOps)),
+		desired:      make(map[model.ScopeKey][]model.Binding),
+		byOwner:      make(map[string][]model.Binding, len(live)),
+		governed:     GovernedTargets(set),
+		roleScopes:   make(map[string][]model.ScopeKey),
+		scopeTargets: make(map[model.ScopeKey][]model.Target),
+	}
+	ptrs := make([]*model.Grant, len(live))
+	for i := range live {
+		ptrs[i] = &live[i]
+		s.byID[live[i].ID] = &live[i]
+	}
+	for i := range endedByOps {
+		s.byID[endedByOps[i].ID] = &endedByOps[i]
+	}
+	for _, b := range Desired(set, ptrs, now) {
+		k := b.Target.ScopeKey()
+		s.desired[k] = append(s.desired[k], b)
+		s.byOwner[b.Owner] = append(s.byOwner[b.Owner], b)
+	}
+	for _, r := range set.Roles {
+		if set.Role(r.Name) != r {
+			continue
+		}
+		for _, t := range uniqueTargets(r.Targets()) {
+			k := t.ScopeKey()
+			if !slices.Contains(s.roleScopes[r.Name], k) {
+				s.roleScopes[r.Name] = append(s.roleScopes[r.Name], k)
+			}
+			if !slices.Contains(s.scopeTargets[k], t) {
+				s.scopeTargets[k] = append(s.scopeTargets[k], t)
+			}
+		}
+	}
+	return s, nil
+}
+
+// grantScopes returns the scopes grant g may have bindings in: its role's
+// targets and wherever its bindings were last seen.
+func (e *Engine) grantScopes(s *snapshot, g *model.Grant) []model.ScopeKey {
+	out := slices.Clone(s.roleScopes[g.Role])
+	for k := range e.loop.ownerScopes[g.ID] {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// dueAt returns the instant a live grant fell due for a status change at
+// now (its expiry, or for an approved grant its start), or false.
+func dueAt(g *model.Grant, now time.Time) (time.Time, bool) {
+	if !g.Expires.IsZero() && !now.Before(g.Expires) {
+		return g.Expires, true
+	}
+	if g.Status == model.StatusApproved && g.ActiveAt(now) {
+		return g.Starts, true
+	}
+	return time.Time{}, false
+}
+
+// fullScopes returns every scope a full pass observes: every scope a role
+// targets, every scope holding a binding record, and extra.
+func (e *Engine) fullScopes(ctx context.Context, st state.Store, s *snapshot, extra map[model.ScopeKey]bool) ([]model.ScopeKey, error) {
+	set := make(map[model.ScopeKey]bool, len(s.scopeTargets))
+	for k := range s.scopeTargets {
+		set[k] = true
+	}
+	recs, err := st.ListBindings(ctx, state.BindingFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("reading binding records: %w", err)
+	}
+	for _, r := range recs {
+		set[r.Binding.Target.ScopeKey()] = true
+	}
+	for k := range extra {
+		set[k] = true
+	}
+	return sortedScopes(set), nil
+}
+
+// targetedScopes returns the scopes a targeted pass observes: those
+// requested, those of grants that fell due since the last pass, those of
+// grants still due from before unless the scope is backing off, and those
+// whose backoff is over.
+func (e *Engine) targetedScopes(s *snapshot, requested map[model.ScopeKey]bool) []model.ScopeKey {
+	set := make(map[model.ScopeKey]bool, len(requested))
+	for k := range requested {
+		set[k] = true
+	}
+	for i := range s.live {
+		g := &s.live[i]
+		at, due := dueAt(g, s.now)
+		if !due {
+			continue
+		}
+		fresh := at.After(e.loop.prevNow)
+		for _, k := range e.grantScopes(s, g) {
+			if fresh || !e.loop.inBackoff(k, s.now) {
+				set[k] = true
+			}
+		}
+	}
+	for k, b := range e.loop.backoff {
+		if !s.now.Before(b.until) {
+			set[k] = true
+		}
+	}
+	return sortedScopes(set)
+}
+
+func sortedScopes(set map[model.ScopeKey]bool) []model.ScopeKey {
+	out := make([]model.ScopeKey, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b model.ScopeKey) int {
+		return cmp.Or(cmp.Compare(a.Cloud, b.Cloud), cmp.Compare(a.Scope, b.Scope))
+	})
+	return out
+}
+
+// failure is one change the cloud refused.
+type failure struct {
+	change    model.Change
+	err       error
+	transient bool
+}
+
+// scopeResult is what reconciling one scope found and did.
+type scopeResult struct {
+	scope model.ScopeKey
+	// observed reports whether the scope could be read; present is then
+	// every managed binding in it after the pass's writes, by owner.
+	observed bool
+	present  map[string][]model.Binding
+	// confirmAt is when the cloud confirmed present: the end of the write,
+	// or the read when nothing was written.
+	confirmAt time.Time
+	changes   model.Changes
+	// wrote reports whether an Apply call was made.
+	wrote    bool
+	failures []failure
+	// err is a failure of the scope as a whole (read, write or records).
+	err       error
+	transient bool
+}
+
+// failed reports whether anything in the scope failed, and whether every
+// failure was transient.
+func (r *scopeResult) failed() (failed, transient bool) {
+	if r.err != nil {
+		return true, r.transient
+	}
+	if len(r.failures) == 0 {
+		return false, false
+	}
+	for _, f := range r.failures {
+		if !f.transient {
+			return true, false
+		}
+	}
+	return true, true
+}
+
+// firstError returns the scope's error, or its first failed change's.
+func (r *scopeResult) firstError() error {
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.failures) > 0 {
+		return r.failures[0].err
+	}
+	return nil
+}
+
+// runScopes reconciles scopes concurrently, at most Workers at a time, and
+// returns their results in scope order. One slow or failing scope holds up
+// only its own worker.
+func (e *Engine) runScopes(ctx context.Context, st state.Store, s *snapshot, scopes []model.ScopeKey, write bool) []*scopeResult {
+	results := make([]*scopeResult, len(scopes))
+	sem := make(chan struct{}, e.opts.Workers)
+	var wg sync.WaitGroup
+	for i, k := range scopes {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i] = e.runScope(ctx, st, s, k, write)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// runScope observes one scope, plans it and, when write is set, applies the
+// plan as one batch and records the outcome.
+func (e *Engine) runScope(ctx context.Context, st state.Store, s *snapshot, scope model.ScopeKey, write bool) *scopeResult {
+	res := &scopeResult{scope: scope}
+	ctx, span := e.ins.tracer.Start(ctx, "reconcile.scope", trace.WithAttributes(
+		attribute.String("elevate.cloud", string(scope.Cloud)), attribute.String("elevate.scope", scope.Scope)))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, e.opts.ScopeTimeout)
+	defer cancel()
+	fail := func(err error) *scopeResult {
+		res.err = err
+		// A timeout is worth retrying; a cancellation means the pass is
+		// being abandoned (shutdown, lost lease), not that the scope is bad.
+		res.transient = providers.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return res
+	}
+
+	prov := e.opts.Providers[scope.Cloud]
+	if prov == nil {
+		return fail(fmt.Errorf("no provider is configured for cloud %q: add a %s block to the daemon configuration, or remove the roles and bindings that target it", scope.Cloud, scope.Cloud))
+	}
+	records, err := st.ListBindings(ctx, state.BindingFilter{Scope: scope})
+	if err != nil {
+		return fail(fmt.Errorf("reading binding records of %s: %w", scope, err))
+	}
+	targets := slices.Clone(s.scopeTargets[scope])
+	for _, r := range records {
+		if !slices.Contains(targets, r.Binding.Target) {
+			targets = append(targets, r.Binding.Target)
+		}
+	}
+	observed, err := prov.Observe(ctx, scope, targets)
+	if err != nil {
+		return fail(fmt.Errorf("reading bindings of %s: %w", scope, err))
+	}
+	res.confirmAt = e.clock.Now()
+
+	grants, err := e.ownersOf(ctx, st, s, observed, records)
+	if err != nil {
+		return fail(err)
+	}
+	plan := Plan{
+		Desired: s.desired[scope], Observed: observed, Governed: s.governed,
+		Grants: grants, Now: s.now, Scopes: map[model.ScopeKey]bool{scope: true},
+	}
+	res.changes = plan.Compute()
+	span.SetAttributes(attribute.Int("elevate.create", len(res.changes.Create)),
+		attribute.Int("elevate.delete", len(res.changes.Delete)), attribute.Int("elevate.replace", len(res.changes.Replace)))
+
+	present := make(map[model.BindingKey]model.Binding)
+	for _, b := range observed {
+		if b.Managed() {
+			present[b.Key()] = b
+		}
+	}
+	if !write {
+		res.observed = true
+		res.present = byOwner(present)
+		return res
+	}
+
+	batch := ByScope(res.changes)[scope]
+	var results []providers.Result
+	if len(batch) > 0 {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		results, err = prov.Apply(ctx, scope, batch)
+		res.wrote = true
+		res.confirmAt = e.clock.Now()
+		if err != nil {
+			if providers.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) {
+				// Nothing is known to be applied; the next attempt plans again.
+				return fail(fmt.Errorf("writing bindings of %s: %w", scope, err))
+			}
+			results = make([]providers.Result, len(batch))
+			for i, c := range batch {
+				results[i] = providers.Result{Change: c, Err: fmt.Errorf("writing bindings of %s: %w", scope, err)}
+			}
+		}
+		if len(results) != len(batch) {
+			return fail(fmt.Errorf("writing bindings of %s: the provider returned %d results for %d changes", scope, len(results), len(batch)))
+		}
+	}
+
+	var audit []state.AuditEvent
+	failedRecs := make(map[model.BindingKey]state.BindingRecord)
+	for i, r := range results {
+		c := batch[i]
+		if r.Err != nil {
+			f := failure{change: c, err: r.Err, transient: providers.IsTransient(r.Err)}
+			res.failures = append(res.failures, f)
+			if f.transient {
+				continue
+			}
+			b := c.New
+			if b == nil {
+				b = c.Old
+			}
+			if b.Managed() {
+				failedRecs[b.Key()] = state.BindingRecord{Binding: *b, State: state.BindingFailed, Detail: r.Err.Error()}
+			}
+			audit = append(audit, bindingAudit(c, r.Err))
+			continue
+		}
+		if c.Old != nil {
+			delete(present, c.Old.Key())
+		}
+		if c.New != nil {
+			w := *c.New
+			if r.Binding != nil {
+				w = *r.Binding
+			}
+			present[w.Key()] = w
+		}
+		audit = append(audit, bindingAudit(c, nil))
+	}
+	res.observed = true
+	res.present = byOwner(present)
+
+	for _, a := range audit {
+		if _, err := st.AppendAudit(ctx, a); err != nil {
+			return fail(fmt.Errorf("recording the writes to %s in the audit log: %w", scope, err))
+		}
+	}
+	if err := e.syncRecords(ctx, st, s, records, present, failedRecs); err != nil {
+		return fail(fmt.Errorf("recording the bindings of %s: %w", scope, err))
+	}
+	return res
+}
+
+func byOwner(present map[model.BindingKey]model.Binding) map[string][]model.Binding {
+	out := make(map[string][]model.Binding)
+	for _, b := range present {
+		out[b.Owner] = append(out[b.Owner], b)
+	}
+	return out
+}
+
+// ownersOf returns the grants the observed managed bindings and the
+// records name: the live ones from the snapshot, the others read from the
+// store. A grant that does not exist is left out (its binding is then
+// unknown-grant).
+func (e *Engine) ownersOf(ctx context.Context, st state.Store, s *snapshot, observed []model.Binding, records []state.BindingRecord) (map[string]*model.Grant, error) {
+	out := make(map[string]*model.Grant)
+	add := func(id string) error {
+		if id == "" {
+			return nil
+		}
+		if _, ok := out[id]; ok {
+			return nil
+		}
+		if g := s.byID[id]; g != nil {
+			out[id] = g
+			return nil
+		}
+		g, err := e.lookupGrant(ctx, st, id)
+		if err != nil {
+			return err
+		}
+		if g != nil {
+			out[id] = g
+		}
+		return nil
+	}
+	for i := range observed {
+		if err := add(observed[i].Owner); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range records {
+		if err := add(r.Binding.Owner); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// lookupGrant reads a grant that is not live; terminal ones are cached
+// (they never change). It returns nil for a grant that does not exist.
+func (e *Engine) lookupGrant(ctx context.Context, st state.Store, id string) (*model.Grant, error) {
+	e.endedMu.Lock()
+	g, ok := e.ended[id]
+	e.endedMu.Unlock()
+	if ok {
+		return g, nil
+	}
+	got, err := st.GetGrant(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading grant %s: %w", id, err)
+	}
+	if got.Status.Terminal() {
+		e.endedMu.Lock()
+		if len(e.ended) >= maxEndedCache {
+			clear(e.ended)
+		}
+		e.ended[id] = &got
+		e.endedMu.Unlock()
+	}
+	return &got, nil
+}
+
+const maxEndedCache = 100_000
+
+// syncRecords makes the scope's binding records match the managed
+// bindings present after the pass: applied records for them, failed
+// records for changes the cloud refused, and no record for a binding that
+// is gone, except a failed one whose grant is live or failed (it says why).
+func (e *Engine) syncRecords(ctx context.Context, st state.Store, s *snapshot, records []state.BindingRecord,
+	present map[model.BindingKey]model.Binding, failed map[model.BindingKey]state.BindingRecord) error {
+	have := make(map[model.BindingKey]state.BindingRecord, len(records))
+	for _, r := range records {
+		have[r.Binding.Key()] = r
+	}
+	keys := make([]model.BindingKey, 0, len(present))
+	for k := range present {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	for _, k := range keys {
+		b := present[k]
+		if f, ok := failed[k]; ok {
+			// A refused replace or delete leaves the binding as it was:
+			// record the refusal on it.
+			f.Binding = b
+			if err := st.PutBinding(ctx, f); err != nil {
+				return err
+			}
+			continue
+		}
+		if r, ok := have[k]; ok && r.State == state.BindingApplied && sameRecorded(r.Binding, b) {
+			continue
+		}
+		if err := st.PutBinding(ctx, state.BindingRecord{Binding: b, State: state.BindingApplied}); err != nil {
+			return err
+		}
+	}
+	fkeys := make([]model.BindingKey, 0, len(failed))
+	for k := range failed {
+		if _, ok := present[k]; !ok {
+			fkeys = append(fkeys, k)
+		}
+	}
+	slices.SortFunc(fkeys, compareKeys)
+	for _, k := range fkeys {
+		if err := st.PutBinding(ctx, failed[k]); err != nil {
+			return err
+		}
+	}
+	for _, r := range records {
+		k := r.Binding.Key()
+		if _, ok := present[k]; ok {
+			continue
+		}
+		if _, ok := failed[k]; ok {
+			continue
+		}
+		if r.State == state.BindingFailed {
+			if g, err := e.lookupOwner(ctx, st, s, r.Binding.Owner); err != nil {
+				return err
+			} else if g != nil && (g.Status.Live() || g.Status == model.StatusFailed) {
+				continue
+			}
+		}
+		if err := st.DeleteBinding(ctx, r.Binding); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) lookupOwner(ctx context.Context, st state.Store, s *snapshot, id string) (*model.Grant, error) {
+	if g := s.byID[id]; g != nil {
+		return g, nil
+	}
+	return e.lookupGrant(ctx, st, id)
+}
+
+func compareKeys(a, b model.BindingKey) int {
+	return cmp.Or(cmp.Compare(a.Target.Cloud, b.Target.Cloud), cmp.Compare(a.Target.Scope, b.Target.Scope),
+		cmp.Compare(a.Target.Role, b.Target.Role), cmp.Compare(a.Target.InstanceARN, b.Target.InstanceARN),
+		cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.Owner, b.Owner))
+}
+
+// sameRecorded reports whether a stored record's binding matches the
+// cloud's, at the store's microsecond precision.
+func sameRecorded(rec, b model.Binding) bool {
+	return rec.Native == b.Native && rec.Raw == b.Raw &&
+		rec.NotBefore.Equal(b.NotBefore.Truncate(time.Microsecond)) && rec.Expires.Equal(b.Expires.Truncate(time.Microsecond))
+}
+
+// bindingAudit is the audit entry of one change the cloud applied (err nil)
+// or refused for good.
+func bindingAudit(c model.Change, err error) state.AuditEvent {
+	op := "create"
+	b := c.New
+	switch {
+	case c.Old != nil && c.New != nil:
+		op = "replace"
+	case c.Old != nil:
+		op, b = "delete", c.Old
+	}
+	type window struct {
+		NotBefore *time.Time `json:"not_before,omitempty"`
+		Expires   *time.Time `json:"expires,omitempty"`
+	}
+	win := func(b *model.Binding) *window {
+		if b == nil {
+			return nil
+		}
+		w := &window{}
+		if !b.NotBefore.IsZero() {
+			w.NotBefore = &b.NotBefore
+		}
+		if !b.Expires.IsZero() {
+			w.Expires = &b.Expires
+		}
+		return w
+	}
+	data := struct {
+		Scope     string       `json:"scope"`
+		Target    model.Target `json:"target"`
+		Principal string       `json:"principal"`
+		Owner     string       `json:"owner,omitempty"`
+		Reason    model.Reason `json:"reason"`
+		Old       *window      `json:"old,omitempty"`
+		New       *window      `json:"new,omitempty"`
+		Error     string       `json:"error,omitempty"`
+	}{Scope: b.Target.ScopeKey().String(), Target: b.Target, Principal: b.Principal.String(), Owner: b.Owner,
+		Reason: c.Reason, Old: win(c.Old), New: win(c.New)}
+	action := "binding." + op
+	if err != nil {
+		data.Error = err.Error()
+		action += ".failed"
+	}
+	raw, _ := json.Marshal(data)
+	subject := "scope/" + b.Target.ScopeKey().String()
+	if b.Owner != "" {
+		subject = "grant/" + b.Owner
+	}
+	return state.AuditEvent{Actor: ActorReconcile, Action: action, Subject: subject, Data: raw}
+}
+
+// passRequest says what pass to run.
+type passRequest struct {
+	full   bool
+	scopes map[model.ScopeKey]bool
+	write  bool
+	now    time.Time
+}
+
+// passOutcome is what the loop needs from a pass.
+type passOutcome struct {
+	err    error // the pass could not run
+	fenced error // a write was fenced: this replica is no longer leader
+}
+
+// pass runs one reconcile pass: snapshot, observe and plan the scopes due,
+// apply (write), settle grant statuses, reschedule.
+func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) passOutcome {
+	kind := "targeted"
+	if req.full {
+		kind = "full"
+	}
+	ctx, span := e.ins.tracer.Start(ctx, "reconcile.pass", trace.WithAttributes(
+		attribute.String("elevate.kind", kind), attribute.String("elevate.mode", string(e.opts.Mode))))
+	defer span.End()
+	now := req.now
+	started := e.clock.Now()
+	endPass := func(lastErr string, counts ChangeCounts, scopeErrs map[string]string, overdue int) {
+		d := e.clock.Now().Sub(started)
+		e.ins.duration.Record(ctx, d.Seconds(), metric.WithAttributes(
+			attribute.String("kind", kind), attribute.String("mode", string(e.opts.Mode))))
+		e.updateStatus(func(s *Status) {
+			s.Passes++
+			s.LastPass, s.LastKind, s.LastDuration, s.LastError = now, kind, d, lastErr
+			if lastErr == "" {
+				s.LastChanges = counts
+				s.Overdue = overdue
+				if s.ScopeErrors == nil {
+					s.ScopeErrors = make(map[string]string)
+				}
+				for k, v := range scopeErrs {
+					if v == "" {
+						delete(s.ScopeErrors, k)
+					} else {
+						s.ScopeErrors[k] = v
+					}
+				}
+			}
+		})
+	}
+
+	snap, err := e.snapshot(ctx, st, now, req.write)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		e.log.Error("reconcile pass could not run", "error", err)
+		endPass(err.Error(), ChangeCounts{}, nil, 0)
+		return passOutcome{err: err, fenced: fencedErr(err)}
+	}
+	var scopes []model.ScopeKey
+	if req.full {
+		scopes, err = e.fullScopes(ctx, st, snap, req.scopes)
+		if err != nil {
+			e.log.Error("reconcile pass could not run", "error", err)
+			endPass(err.Error(), ChangeCounts{}, nil, 0)
+			return passOutcome{err: err}
+		}
+	} else {
+		scopes = e.targetedScopes(snap, req.scopes)
+	}
+	span.SetAttributes(attribute.Int("elevate.scopes", len(scopes)), attribute.Int("elevate.live_grants", len(snap.live)))
+
+	results := e.runScopes(ctx, st, snap, scopes, req.write)
+
+	var total model.Changes
+	scopeErrs := make(map[string]string, len(results))
+	var fenced error
+	for _, r := range results {
+		total.Create = append(total.Create, r.changes.Create...)
+		total.Delete = append(total.Delete, r.changes.Delete...)
+		total.Replace = append(total.Replace, r.changes.Replace...)
+		total.Findings = append(total.Findings, r.changes.Findings...)
+		if f := fencedErr(r.err); f != nil && fenced == nil {
+			fenced = f
+		}
+		e.noteScope(r, req.write, now)
+		if err := r.firstError(); err != nil {
+			scopeErrs[r.scope.String()] = err.Error()
+		} else {
+			scopeErrs[r.scope.String()] = ""
+		}
+	}
+	if fenced != nil {
+		endPass("", countChanges(total), scopeErrs, 0)
+		return passOutcome{fenced: fenced}
+	}
+	if !req.write {
+		for _, c := range slices.Concat(total.Delete, total.Replace, total.Create) {
+			e.log.Info("planned change (report mode: not applied)", "reason", c.Reason, "old", describe(c.Old), "new", describe(c.New))
+		}
+	}
+
+	overdue := 0
+	if req.write {
+		var err error
+		overdue, err = e.settle(ctx, st, snap, results)
+		if f := fencedErr(err); f != nil {
+			endPass("", countChanges(total), scopeErrs, overdue)
+			return passOutcome{fenced: f}
+		}
+	}
+	for i := range snap.live {
+		e.loop.seen[snap.live[i].ID] = max(e.loop.seen[snap.live[i].ID], snap.live[i].Version)
+	}
+	e.loop.sched.reset(snap.live, now)
+	e.loop.prevNow = now
+
+	counts := countChanges(total)
+	span.SetAttributes(attribute.Int("elevate.create", counts.Create), attribute.Int("elevate.delete", counts.Delete),
+		attribute.Int("elevate.replace", counts.Replace), attribute.Int("elevate.findings", counts.Findings))
+	level := e.log.Debug
+	if counts != (ChangeCounts{}) || overdue > 0 {
+		level = e.log.Info
+	}
+	level("reconcile pass", "kind", kind, "scopes", len(scopes), "create", counts.Create, "delete", counts.Delete,
+		"replace", counts.Replace, "findings", counts.Findings, "overdue", overdue, "duration", e.clock.Now().Sub(started))
+	endPass("", counts, scopeErrs, overdue)
+	return passOutcome{}
+}
+
+func describe(b *model.Binding) string {
+	if b == nil {
+		return ""
+	}
+	s := fmt.Sprintf("%s %s", b.Target, b.Principal)
+	if b.Owner != "" {
+		s += " owner=" + b.Owner
+	}
+	if !b.Expires.IsZero() {
+		s += " expires=" + b.Expires.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+// fencedErr returns err if it says this replica's lease was taken over.
+func fencedErr(err error) error {
+	if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrLeaseLost) {
+		return err
+	}
+	return nil
+}
+
+// noteScope updates the loop's view of one scope after a pass: backoff,
+// where grants' bindings are, and alerts for failures and findings.
+func (e *Engine) noteScope(r *scopeResult, write bool, now time.Time) {
+	if failed, transient := r.failed(); failed {
+		b := e.loop.backoff[r.scope]
+		if b == nil {
+			b = &backoffState{}
+			e.loop.backoff[r.scope] = b
+		}
+		b.failures++
+		b.until = now.Add(retryDelay(b.failures, r.firstError(), !transient))
+		e.log.Warn("reconciling scope failed; retrying", "scope", r.scope.String(), "error", r.firstError(),
+			"transient", transient, "failures", b.failures, "retry_at", b.until)
+	} else {
+		delete(e.loop.backoff, r.scope)
+	}
+	if r.observed {
+		for owner, m := range e.loop.ownerScopes {
+			if m[r.scope] && len(r.present[owner]) == 0 {
+				delete(m, r.scope)
+				if len(m) == 0 {
+					delete(e.loop.ownerScopes, owner)
+				}
+			}
+		}
+		for owner := range r.present {
+			e.addOwnerScope(owner, r.scope)
+		}
+	}
+
+	// Alerts: each condition once while it lasts.
+	raised := make(map[string]bool)
+	prev := e.loop.scopeAlerts[r.scope]
+	raise := func(key string, a Alert) {
+		raised[key] = true
+		if !prev[key] {
+			a.At = now
+			e.sendAlert(a)
+		}
+	}
+	if r.err != nil && !r.transient && fencedErr(r.err) == nil {
+		raise("scope|"+r.err.Error(), Alert{Kind: AlertPermanentFailure, Scope: r.scope,
+			Message: fmt.Sprintf("reconciling %s failed and will keep failing until fixed: %v", r.scope, r.err)})
+	}
+	for _, f := range r.failures {
+		if f.transient {
+			continue
+		}
+		b := f.change.New
+		if b == nil {
+			b = f.change.Old
+		}
+		key := fmt.Sprintf("change|%v|%s|%s", b.Key(), f.change.Reason, f.err)
+		raise(key, Alert{Kind: AlertPermanentFailure, Scope: r.scope, Grant: b.Owner, Binding: b, Reason: f.change.Reason,
+			Message: fmt.Sprintf("the cloud refused to %s %s for %s (%s): %v", changeVerb(f.change), b.Target, b.Principal, f.change.Reason, f.err)})
+	}
+	for _, f := range r.changes.Findings {
+		b := f.Binding
+		raise(fmt.Sprintf("finding|%v|%s", b.Key(), f.Reason), Alert{Kind: AlertStanding, Scope: r.scope, Binding: &b, Reason: f.Reason, Message: f.Message})
+	}
+	if r.err != nil && r.transient {
+		// A transient failure hides the scope's findings; keep them raised.
+		for k := range prev {
+			raised[k] = true
+		}
+	}
+	e.loop.scopeAlerts[r.scope] = raised
+}
+
+func changeVerb(c model.Change) string {
+	switch {
+	case c.Old != nil && c.New != nil:
+		return "replace"
+	case c.Old != nil:
+		return "delete"
+	}
+	return "create"
+}
+
+// settle moves grants on after the cloud confirmed their bindings:
+// approved → active when every desired binding is present, live → expired
+// when the window has ended and no binding is left, → failed when the cloud
+// refused a binding for good. A grant with a scope that could not be read
+// in this pass waits for a pass that reads it. It returns how many grants
+// are past their expiry and still unconfirmed.
+func (e *Engine) settle(ctx context.Context, st state.Store, s *snapshot, results []*scopeResult) (int, error) {
+	byScope := make(map[model.ScopeKey]*scopeResult, len(results))
+	refused := make(map[string]failure)
+	for _, r := range results {
+		byScope[r.scope] = r
+		for _, f := range r.failures {
+			if !f.transient && f.change.New != nil && f.change.New.Owner != "" {
+				if _, ok := refused[f.change.New.Owner]; !ok {
+					refused[f.change.New.Owner] = f
+				}
+			}
+		}
+	}
+	now := s.now
+	overdue, unsettled := 0, false
+	active := int64(0)
+	var oldest time.Time
+	stillOverdue := make(map[string]bool)
+	for i := range s.live {
+		g := &s.live[i]
+		if err := ctx.Err(); err != nil {
+			return overdue, err
+		}
+		ended := !g.Expires.IsZero() && !now.Before(g.Expires)
+		scopes := e.grantScopes(s, g)
+		covered, clean := true, true
+		var confirmAt time.Time
+		for _, k := range scopes {
+			r := byScope[k]
+			if r == nil || !r.observed {
+				covered = false
+				continue
+			}
+			if len(r.present[g.ID]) > 0 {
+				clean = false
+			}
+			if r.confirmAt.After(confirmAt) {
+				confirmAt = r.confirmAt
+			}
+		}
+		if len(scopes) == 0 {
+			confirmAt = e.clock.Now()
+		}
+		switch f, isRefused := refused[g.ID]; {
+		case isRefused && !ended:
+			err := e.transition(ctx, st, g, "fail", fmt.Sprintf("the cloud refused %s for good: %v", f.change.New.Target, f.err),
+				func(cur *model.Grant) bool {
+					if !cur.Status.Live() {
+						return false
+					}
+					cur.Status = model.StatusFailed
+					cur.Reason = fmt.Sprintf("%s refused the binding on %s: %v", f.change.New.Target.Cloud, f.change.New.Target, f.err)
+					return true
+				})
+			if err != nil {
+				return overdue, err
+			}
+			continue
+		case ended && covered && clean:
+			ok, err := e.transitionOK(ctx, st, g, "expire", "the cloud confirmed its bindings are removed", func(cur *model.Grant) bool {
+				if !cur.Status.Live() || !cur.Expires.Equal(g.Expires) {
+					return false
+				}
+				cur.Status = model.StatusExpired
+				cur.Reason = "expired"
+				return true
+			})
+			if err != nil {
+				return overdue, err
+			}
+			if ok {
+				lag := max(confirmAt.Sub(g.Expires), 0)
+				e.ins.lag.Record(ctx, lag.Seconds(), metric.WithAttributes(attribute.String("kind", string(g.Kind))))
+				delete(e.loop.overdueAlerted, g.ID)
+				if e.onEnded != nil {
+					e.onEnded(*g, lag)
+				}
+				continue
+			}
+			unsettled = true
+		case ended:
+			unsettled = true
+		case g.Status == model.StatusApproved && g.ActiveAt(now) && covered && e.allPresent(s, byScope, g):
+			ok, err := e.transitionOK(ctx, st, g, "activate", "the cloud confirmed its bindings", func(cur *model.Grant) bool {
+				if cur.Status != model.StatusApproved || !cur.Starts.Equal(g.Starts) || !cur.Expires.Equal(g.Expires) {
+					return false
+				}
+				cur.Status = model.StatusActive
+				return true
+			})
+			if err != nil {
+				return overdue, err
+			}
+			if ok {
+				active++
+				continue
+			}
+			unsettled = true
+		case g.Status == model.StatusApproved && g.ActiveAt(now):
+			unsettled = true
+		}
+		if g.Status == model.StatusActive {
+			active++
+		}
+		if ended {
+			overdue++
+			stillOverdue[g.ID] = true
+			if oldest.IsZero() || g.Expires.Before(oldest) {
+				oldest = g.Expires
+			}
+			if now.Sub(g.Expires) >= e.opts.OverdueAfter && !e.loop.overdueAlerted[g.ID] {
+				e.loop.overdueAlerted[g.ID] = true
+				e.sendAlert(Alert{Kind: AlertExpiryOverdue, Grant: g.ID, At: now,
+					Message: fmt.Sprintf("grant %s (%s as %s) expired at %s and the cloud has not confirmed its removal after %s; check the scope errors of the reconcile status",
+						g.ID, g.Principal, g.Role, fmtTime(g.Expires), now.Sub(g.Expires).Round(time.Second))})
+			}
+		}
+	}
+	for id := range e.loop.overdueAlerted {
+		if !stillOverdue[id] {
+			delete(e.loop.overdueAlerted, id)
+		}
+	}
+	e.activeGrants.Store(active)
+	if oldest.IsZero() {
+		e.oldestOverdue.Store(0)
+	} else {
+		e.oldestOverdue.Store(oldest.UnixNano())
+	}
+	e.loop.retryAt = time.Time{}
+	if unsettled {
+		e.loop.retryAt = now.Add(retryUnsettled)
+	}
+	return overdue, nil
+}
+
+// allPresent reports whether every desired binding of g is present with the
+// desired window.
+func (e *Engine) allPresent(s *snapshot, byScope map[model.ScopeKey]*scopeResult, g *model.Grant) bool {
+	for _, d := range s.byOwner[g.ID] {
+		r := byScope[d.Target.ScopeKey()]
+		if r == nil || !r.observed {
+			return false
+		}
+		if !slices.ContainsFunc(r.present[g.ID], func(b model.Binding) bool {
+			return b.Key() == d.Key() && sameWindow(&b, &d)
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// transition updates grant g with mutate under optimistic concurrency: on
+// a version conflict it re-reads the grant and asks mutate again, which
+// returns false when the change no longer applies.
+func (e *Engine) transition(ctx context.Context, st state.Store, g *model.Grant, action, note string, mutate func(*model.Grant) bool) error {
+	_, err := e.transitionOK(ctx, st, g, action, note, mutate)
+	return err
+}
+
+func (e *Engine) transitionOK(ctx context.Context, st state.Store, g *model.Grant, action, note string, mutate func(*model.Grant) bool) (bool, error) {
+	cur := *g
+	for range 3 {
+		next := cur
+		next.Approvals = slices.Clone(cur.Approvals)
+		if !mutate(&next) {
+			return false, nil
+		}
+		stored, err := st.UpdateGrant(ctx, next, state.Change{Actor: ActorReconcile, Action: action, Note: note})
+		if err == nil {
+			*g = stored
+			e.loop.seen[stored.ID] = stored.Version
+			e.log.Info("grant "+action, "grant", g.ID, "principal", g.Principal.String(), "role", g.Role, "status", g.Status)
+			return true, nil
+		}
+		if fencedErr(err) != nil {
+			return false, err
+		}
+		if !errors.Is(err, state.ErrConflict) {
+			e.log.Warn("updating grant status", "grant", g.ID, "action", action, "error", err)
+			return false, nil
+		}
+		if cur, err = st.GetGrant(ctx, g.ID); err != nil {
+			e.log.Warn("re-reading grant after a conflict", "grant", g.ID, "error", err)
+			return false, nil
+		}
+	}
+	return false, nil
+}
+
+// policyOps reads what PolicyOps needs from the store and returns the ops.
+func (e *Engine) policyOps(ctx context.Context, st state.Store, set *policies.Set, live []model.Grant, now time.Time) ([]GrantOp, error) {
+	liveIDs := make(map[string]bool)
+	for _, g := range live {
+		if g.Kind == model.KindTemporary {
+			base, _ := temporaryBase(g.ID)
+			liveIDs[base] = true
+		}
+	}
+	history := make(map[string]TemporaryHistory)
+	for _, d := range TemporaryDecls(set) {
+		if liveIDs[d.BaseID] {
+			continue
+		}
+		var h TemporaryHistory
+		for gen := 1; ; gen++ {
+			g, err := st.GetGrant(ctx, TemporaryGrantID(d.Block.Name, d.Principal, gen))
+			if errors.Is(err, state.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading temporary grants of %q: %w", d.Block.Name, err)
+			}
+			h = TemporaryHistory{Latest: &g, Gen: gen}
+		}
+		history[d.BaseID] = h
+	}
+	return PolicyOps(set, live, history, now), nil
+}
+
+// syncPolicy applies what the policy set asks of the stored grants
+// (PolicyOps) with actor ActorPolicy.
+func (e *Engine) syncPolicy(ctx context.Context, st state.Store, now time.Time) error {
+	set := e.opts.Policies()
+	if set == nil {
+		return nil
+	}
+	live, err := st.ListGrants(ctx, state.GrantFilter{Status: liveStatuses})
+	if err != nil {
+		return fmt.Errorf("reading live grants: %w", err)
+	}
+	ops, err := e.policyOps(ctx, st, set, live, now)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, op := range ops {
+		c := state.Change{Actor: ActorPolicy, Action: op.Action, Note: op.Note}
+		var stored model.Grant
+		var err error
+		switch op.Kind {
+		case OpCreate:
+			stored, err = st.CreateGrant(ctx, op.Grant, c)
+			if errors.Is(err, state.ErrExists) {
+				continue // another writer declared it first
+			}
+		default:
+			stored, err = st.UpdateGrant(ctx, op.Grant, c)
+		}
+		if err != nil {
+			if fencedErr(err) != nil {
+				return err
+			}
+			errs = append(errs, fmt.Errorf("%s grant %s: %w", op.Action, op.Grant.ID, err))
+			continue
+		}
+		// The full pass that follows a sync reconciles every scope.
+		e.log.Info("policy changed a grant", "grant", stored.ID, "action", op.Action, "note", op.Note)
+		e.loop.seen[stored.ID] = stored.Version
+	}
+	return errors.Join(errs...)
+}
