@@ -5,7 +5,18 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"testing"
 )
+
+// NumMigrations returns how many migrations backend has.
+func NumMigrations(t testing.TB, backend string) int {
+	t.Helper()
+	ms, err := loadMigrations(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
+}
 
 // SQLDB returns the write pool of a SQL store, for tests that inspect or
 // damage the database underneath it.

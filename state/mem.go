@@ -33,7 +33,16 @@ type memDB struct {
 	headHash string
 	leases   map[string]Lease
 	cursors  map[string]Cursor
+
+	incidents     map[string]*Incident
+	incidentOrder []string // incident IDs in creation order
+	declarations  map[string]Declaration
+	alerts        map[alertID]*Alert
+	sources       map[string]SourceStatus
 }
+
+// alertID is an alert's identity: its key and notifier.
+type alertID struct{ key, notifier string }
 
 func newMem(o options) *memStore {
 	return &memStore{db: &memDB{
@@ -43,6 +52,11 @@ func newMem(o options) *memStore {
 		bindings: map[model.BindingKey]BindingRecord{},
 		leases:   map[string]Lease{},
 		cursors:  map[string]Cursor{},
+
+		incidents:    map[string]*Incident{},
+		declarations: map[string]Declaration{},
+		alerts:       map[alertID]*Alert{},
+		sources:      map[string]SourceStatus{},
 	}}
 }
 
@@ -440,4 +454,220 @@ func (s *memStore) SetCursor(ctx context.Context, source, value string) error {
 	defer unlock()
 	s.db.cursors[source] = Cursor{Source: source, Value: value, Updated: normTime(s.db.now())}
 	return nil
+}
+
+// Incidents.
+
+func (s *memStore) CreateIncident(ctx context.Context, inc Incident, c Change, alerts []Alert) (Incident, error) {
+	unlock, err := s.lockWrite()
+	if err != nil {
+		return Incident{}, err
+	}
+	defer unlock()
+	now := s.db.now()
+	inc, err = prepareIncidentCreate(cloneIncident(inc), c, now)
+	if err != nil {
+		return Incident{}, err
+	}
+	if _, ok := s.db.incidents[inc.ID]; ok {
+		return Incident{}, fmt.Errorf("creating incident %s: %w", inc.ID, ErrExists)
+	}
+	queued, err := prepareAlerts(alerts, inc.ID, now)
+	if err != nil {
+		return Incident{}, err
+	}
+	stored := cloneIncident(inc)
+	s.db.incidents[inc.ID] = &stored
+	s.db.incidentOrder = append(s.db.incidentOrder, inc.ID)
+	s.queueLocked(queued)
+	if _, err := s.appendLocked(incidentAudit(inc, c)); err != nil {
+		return Incident{}, err
+	}
+	return inc, nil
+}
+
+func (s *memStore) queueLocked(alerts []Alert) {
+	for _, a := range alerts {
+		id := alertID{a.Key, a.Notifier}
+		if _, ok := s.db.alerts[id]; ok {
+			continue
+		}
+		s.db.alerts[id] = &a
+	}
+}
+
+func (s *memStore) UpdateIncident(ctx context.Context, inc Incident, c Change, alerts []Alert) (Incident, error) {
+	unlock, err := s.lockWrite()
+	if err != nil {
+		return Incident{}, err
+	}
+	defer unlock()
+	old, ok := s.db.incidents[inc.ID]
+	if !ok {
+		return Incident{}, fmt.Errorf("updating incident %s: %w", inc.ID, ErrNotFound)
+	}
+	now := s.db.now()
+	inc, err = prepareIncidentUpdate(*old, cloneIncident(inc), c, now)
+	if err != nil {
+		return Incident{}, err
+	}
+	queued, err := prepareAlerts(alerts, inc.ID, now)
+	if err != nil {
+		return Incident{}, err
+	}
+	stored := cloneIncident(inc)
+	s.db.incidents[inc.ID] = &stored
+	s.queueLocked(queued)
+	if _, err := s.appendLocked(incidentAudit(inc, c)); err != nil {
+		return Incident{}, err
+	}
+	return inc, nil
+}
+
+func (s *memStore) GetIncident(ctx context.Context, id string) (Incident, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return Incident{}, err
+	}
+	defer unlock()
+	inc, ok := s.db.incidents[id]
+	if !ok {
+		return Incident{}, fmt.Errorf("reading incident %s: %w", id, ErrNotFound)
+	}
+	return cloneIncident(*inc), nil
+}
+
+func (s *memStore) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []Incident
+	for _, id := range s.db.incidentOrder {
+		if inc := s.db.incidents[id]; matchIncident(inc, f) {
+			out = append(out, cloneIncident(*inc))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Incident) int {
+		return cmp.Or(a.Opened.Compare(b.Opened), cmp.Compare(a.ID, b.ID))
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+func (s *memStore) CreateDeclaration(ctx context.Context, d Declaration) (Declaration, error) {
+	unlock, err := s.lockWrite()
+	if err != nil {
+		return Declaration{}, err
+	}
+	defer unlock()
+	d, err = prepareDeclaration(d)
+	if err != nil {
+		return Declaration{}, err
+	}
+	if _, ok := s.db.declarations[d.ID]; ok {
+		return Declaration{}, fmt.Errorf("creating declaration %s: %w", d.ID, ErrExists)
+	}
+	s.db.declarations[d.ID] = d
+	if _, err := s.appendLocked(declarationAudit(d)); err != nil {
+		return Declaration{}, err
+	}
+	return d, nil
+}
+
+func (s *memStore) ListDeclarations(ctx context.Context, f DeclarationFilter) ([]Declaration, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []Declaration
+	for _, d := range s.db.declarations {
+		if matchDeclaration(&d, f) {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Declaration) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID)) })
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+func (s *memStore) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []Alert
+	for _, a := range s.db.alerts {
+		if matchAlert(a, f) {
+			c := *a
+			c.Payload = slices.Clone(a.Payload)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, compareAlerts)
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// compareAlerts is the order of ListAlerts (the SQL stores' ORDER BY).
+func compareAlerts(a, b Alert) int {
+	return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Key, b.Key), cmp.Compare(a.Notifier, b.Notifier))
+}
+
+func (s *memStore) UpdateAlert(ctx context.Context, a Alert) (Alert, error) {
+	if err := checkAlertUpdate(a); err != nil {
+		return Alert{}, err
+	}
+	unlock, err := s.lockWrite()
+	if err != nil {
+		return Alert{}, err
+	}
+	defer unlock()
+	cur, ok := s.db.alerts[alertID{a.Key, a.Notifier}]
+	if !ok {
+		return Alert{}, fmt.Errorf("updating alert %s for %s: %w", a.Key, a.Notifier, ErrNotFound)
+	}
+	cur.Status, cur.Attempts, cur.LastError = a.Status, a.Attempts, a.LastError
+	cur.NextAttempt, cur.Delivered = normTime(a.NextAttempt), normTime(a.Delivered)
+	cur.Updated = normTime(s.db.now())
+	out := *cur
+	out.Payload = slices.Clone(cur.Payload)
+	return out, nil
+}
+
+func (s *memStore) PutSourceStatus(ctx context.Context, st SourceStatus) error {
+	st, err := prepareSourceStatus(st, s.db.now())
+	if err != nil {
+		return err
+	}
+	unlock, err := s.lockWrite()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.db.sources[st.Name] = st
+	return nil
+}
+
+func (s *memStore) ListSourceStatus(ctx context.Context) ([]SourceStatus, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	out := make([]SourceStatus, 0, len(s.db.sources))
+	for _, st := range s.db.sources {
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b SourceStatus) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
 }

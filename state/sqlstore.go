@@ -767,3 +767,387 @@ func (s *sqlStore) SetCursor(ctx context.Context, source, value string) error {
 		return nil
 	})
 }
+
+// Incidents.
+
+const incidentCols = `id, version, policy, account, cloud, declaration, severity, status, opened, first_event, last_event,
+	review_due, event_count, successes, failures, events, reviewed_by, reviewed_at, review_notes, reminders, last_reminder, updated`
+
+func scanIncident(row rowScanner) (Incident, error) {
+	var inc Incident
+	var events string
+	err := row.Scan(&inc.ID, &inc.Version, &inc.Policy, &inc.Account, &inc.Cloud, &inc.Declaration, &inc.Severity, &inc.Status,
+		timeCol{&inc.Opened}, timeCol{&inc.FirstEvent}, timeCol{&inc.LastEvent}, timeCol{&inc.ReviewDue}, &inc.EventCount,
+		&inc.Successes, &inc.Failures, &events, &inc.ReviewedBy, timeCol{&inc.ReviewedAt}, &inc.ReviewNotes, &inc.Reminders,
+		timeCol{&inc.LastReminder}, timeCol{&inc.Updated})
+	if err != nil {
+		return inc, err
+	}
+	if err := json.Unmarshal([]byte(events), &inc.Events); err != nil {
+		return inc, fmt.Errorf("reading incident %s: stored events: %w", inc.ID, err)
+	}
+	return inc, nil
+}
+
+func (s *sqlStore) incidentArgs(inc Incident) ([]any, error) {
+	events := inc.Events
+	if events == nil {
+		events = []IncidentEvent{}
+	}
+	evs, err := json.Marshal(events)
+	if err != nil {
+		return nil, fmt.Errorf("encoding events of incident %s: %w", inc.ID, err)
+	}
+	return []any{inc.ID, inc.Version, inc.Policy, inc.Account, inc.Cloud, inc.Declaration, inc.Severity, string(inc.Status),
+		s.t(inc.Opened), s.t(inc.FirstEvent), s.t(inc.LastEvent), s.t(inc.ReviewDue), inc.EventCount, inc.Successes, inc.Failures,
+		string(evs), inc.ReviewedBy, s.t(inc.ReviewedAt), inc.ReviewNotes, inc.Reminders, s.t(inc.LastReminder), s.t(inc.Updated)}, nil
+}
+
+func (s *sqlStore) CreateIncident(ctx context.Context, inc Incident, c Change, alerts []Alert) (Incident, error) {
+	now := s.now()
+	inc, err := prepareIncidentCreate(inc, c, now)
+	if err != nil {
+		return Incident{}, err
+	}
+	queued, err := prepareAlerts(alerts, inc.ID, now)
+	if err != nil {
+		return Incident{}, err
+	}
+	args, err := s.incidentArgs(inc)
+	if err != nil {
+		return Incident{}, err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO incidents (`+incidentCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`), args...)
+		if err != nil {
+			if s.d.isUnique(err) {
+				return fmt.Errorf("creating incident %s: %w", inc.ID, ErrExists)
+			}
+			return fmt.Errorf("creating incident %s: %w", inc.ID, err)
+		}
+		if err := s.queueTx(ctx, tx, queued); err != nil {
+			return err
+		}
+		_, err = s.appendTx(ctx, tx, incidentAudit(inc, c))
+		return err
+	})
+	if err != nil {
+		return Incident{}, err
+	}
+	return inc, nil
+}
+
+// queueTx inserts alerts, skipping any key and notifier already queued.
+func (s *sqlStore) queueTx(ctx context.Context, tx *sql.Tx, alerts []Alert) error {
+	for _, a := range alerts {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO alerts (key, notifier, incident, kind, payload, status, attempts, last_error,
+			next_attempt, created, delivered, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			ON CONFLICT (key, notifier) DO NOTHING`),
+			a.Key, a.Notifier, a.Incident, a.Kind, string(a.Payload), string(a.Status), a.Attempts, a.LastError,
+			s.t(a.NextAttempt), s.t(a.Created), s.t(a.Delivered), s.t(a.Updated))
+		if err != nil {
+			return fmt.Errorf("queueing alert %s for %s: %w", a.Key, a.Notifier, err)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) getIncidentTx(ctx context.Context, q querier, id, lock string) (Incident, error) {
+	inc, err := scanIncident(q.QueryRowContext(ctx, s.q(`SELECT `+incidentCols+` FROM incidents WHERE id = $1`+lock), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return inc, fmt.Errorf("reading incident %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return inc, fmt.Errorf("reading incident %s: %w", id, err)
+	}
+	return inc, nil
+}
+
+func (s *sqlStore) UpdateIncident(ctx context.Context, inc Incident, c Change, alerts []Alert) (Incident, error) {
+	now := s.now()
+	var out Incident
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := s.getIncidentTx(ctx, tx, inc.ID, s.d.forUpdate)
+		if err != nil {
+			return fmt.Errorf("updating incident: %w", err)
+		}
+		next, err := prepareIncidentUpdate(old, inc, c, now)
+		if err != nil {
+			return err
+		}
+		queued, err := prepareAlerts(alerts, next.ID, now)
+		if err != nil {
+			return err
+		}
+		args, err := s.incidentArgs(next)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE incidents SET version = $2, severity = $7, status = $8, first_event = $10,
+			last_event = $11, review_due = $12, event_count = $13, successes = $14, failures = $15, events = $16, reviewed_by = $17,
+			reviewed_at = $18, review_notes = $19, reminders = $20, last_reminder = $21, updated = $22
+			WHERE id = $1 AND version = $23 AND policy = $3 AND account = $4 AND cloud = $5 AND declaration = $6 AND opened = $9`),
+			append(args, old.Version)...)
+		if err != nil {
+			return fmt.Errorf("updating incident %s: %w", inc.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("updating incident %s: it changed during the update: %w", inc.ID, ErrConflict)
+		}
+		if err := s.queueTx(ctx, tx, queued); err != nil {
+			return err
+		}
+		if _, err := s.appendTx(ctx, tx, incidentAudit(next, c)); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	if err != nil {
+		return Incident{}, err
+	}
+	return out, nil
+}
+
+func (s *sqlStore) GetIncident(ctx context.Context, id string) (Incident, error) {
+	return s.getIncidentTx(ctx, s.r, id, "")
+}
+
+func (s *sqlStore) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Open {
+		where = append(where, "status = "+arg(string(IncidentOpen)))
+	}
+	if f.Policy != "" {
+		where = append(where, "policy = "+arg(f.Policy))
+	}
+	if f.Account != "" {
+		where = append(where, "account = "+arg(f.Account))
+	}
+	if !f.LastEventSince.IsZero() {
+		where = append(where, "last_event >= "+arg(s.t(f.LastEventSince)))
+	}
+	if !f.OpenedSince.IsZero() {
+		where = append(where, "opened >= "+arg(s.t(f.OpenedSince)))
+	}
+	query := `SELECT ` + incidentCols + ` FROM incidents`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY opened, id"
+	if f.Limit > 0 {
+		query += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []Incident
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing incidents: %w", err)
+		}
+		out = append(out, inc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing incidents: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) CreateDeclaration(ctx context.Context, d Declaration) (Declaration, error) {
+	d, err := prepareDeclaration(d)
+	if err != nil {
+		return Declaration{}, err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO declarations (id, policy, reason, incident, declared_by, at, expires)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`), d.ID, d.Policy, d.Reason, d.Incident, d.DeclaredBy, s.t(d.At), s.t(d.Expires))
+		if err != nil {
+			if s.d.isUnique(err) {
+				return fmt.Errorf("creating declaration %s: %w", d.ID, ErrExists)
+			}
+			return fmt.Errorf("creating declaration %s: %w", d.ID, err)
+		}
+		_, err = s.appendTx(ctx, tx, declarationAudit(d))
+		return err
+	})
+	if err != nil {
+		return Declaration{}, err
+	}
+	return d, nil
+}
+
+func (s *sqlStore) ListDeclarations(ctx context.Context, f DeclarationFilter) ([]Declaration, error) {
+	var where []string
+	var args []any
+	if f.Policy != "" {
+		args = append(args, f.Policy)
+		where = append(where, fmt.Sprintf("policy = $%d", len(args)))
+	}
+	if !f.ExpiresAfter.IsZero() {
+		args = append(args, s.t(f.ExpiresAfter))
+		where = append(where, fmt.Sprintf("expires > $%d", len(args)))
+	}
+	query := `SELECT id, policy, reason, incident, declared_by, at, expires FROM declarations`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY at, id"
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		query += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing declarations: %w", err)
+	}
+	defer rows.Close()
+	var out []Declaration
+	for rows.Next() {
+		var d Declaration
+		if err := rows.Scan(&d.ID, &d.Policy, &d.Reason, &d.Incident, &d.DeclaredBy, timeCol{&d.At}, timeCol{&d.Expires}); err != nil {
+			return nil, fmt.Errorf("listing declarations: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing declarations: %w", err)
+	}
+	return out, nil
+}
+
+const alertCols = `key, notifier, incident, kind, payload, status, attempts, last_error, next_attempt, created, delivered, updated`
+
+func scanAlert(row rowScanner) (Alert, error) {
+	var a Alert
+	var payload string
+	err := row.Scan(&a.Key, &a.Notifier, &a.Incident, &a.Kind, &payload, &a.Status, &a.Attempts, &a.LastError,
+		timeCol{&a.NextAttempt}, timeCol{&a.Created}, timeCol{&a.Delivered}, timeCol{&a.Updated})
+	a.Payload = json.RawMessage(payload)
+	return a, err
+}
+
+func (s *sqlStore) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if len(f.Status) > 0 {
+		ph := make([]string, len(f.Status))
+		for i, st := range f.Status {
+			ph[i] = arg(string(st))
+		}
+		where = append(where, "status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.Incident != "" {
+		where = append(where, "incident = "+arg(f.Incident))
+	}
+	if !f.DueBy.IsZero() {
+		where = append(where, "next_attempt <= "+arg(s.t(f.DueBy)))
+	}
+	query := `SELECT ` + alertCols + ` FROM alerts`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY created, key, notifier"
+	if f.Limit > 0 {
+		query += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing alerts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing alerts: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) UpdateAlert(ctx context.Context, a Alert) (Alert, error) {
+	if err := checkAlertUpdate(a); err != nil {
+		return Alert{}, err
+	}
+	now := s.now()
+	var out Alert
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE alerts SET status = $3, attempts = $4, last_error = $5, next_attempt = $6,
+			delivered = $7, updated = $8 WHERE key = $1 AND notifier = $2`),
+			a.Key, a.Notifier, string(a.Status), a.Attempts, a.LastError, s.t(a.NextAttempt), s.t(a.Delivered), s.t(now))
+		if err != nil {
+			return fmt.Errorf("updating alert %s for %s: %w", a.Key, a.Notifier, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("updating alert %s for %s: %w", a.Key, a.Notifier, ErrNotFound)
+		}
+		out, err = scanAlert(tx.QueryRowContext(ctx, s.q(`SELECT `+alertCols+` FROM alerts WHERE key = $1 AND notifier = $2`), a.Key, a.Notifier))
+		if err != nil {
+			return fmt.Errorf("reading alert %s for %s: %w", a.Key, a.Notifier, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Alert{}, err
+	}
+	return out, nil
+}
+
+func (s *sqlStore) PutSourceStatus(ctx context.Context, st SourceStatus) error {
+	st, err := prepareSourceStatus(st, s.now())
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_source_status (name, type, format, cloud, last_poll, error, caught_up,
+			last_event, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (name) DO UPDATE SET type = excluded.type, format = excluded.format, cloud = excluded.cloud,
+			last_poll = excluded.last_poll, error = excluded.error, caught_up = excluded.caught_up, last_event = excluded.last_event,
+			updated = excluded.updated`),
+			st.Name, st.Type, st.Format, st.Cloud, s.t(st.LastPoll), st.Error, s.t(st.CaughtUp), s.t(st.LastEvent), s.t(st.Updated))
+		if err != nil {
+			return fmt.Errorf("storing status of audit source %s: %w", st.Name, err)
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) ListSourceStatus(ctx context.Context) ([]SourceStatus, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, type, format, cloud, last_poll, error, caught_up, last_event, updated
+		FROM audit_source_status ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing audit source status: %w", err)
+	}
+	defer rows.Close()
+	var out []SourceStatus
+	for rows.Next() {
+		var st SourceStatus
+		if err := rows.Scan(&st.Name, &st.Type, &st.Format, &st.Cloud, timeCol{&st.LastPoll}, &st.Error, timeCol{&st.CaughtUp},
+			timeCol{&st.LastEvent}, timeCol{&st.Updated}); err != nil {
+			return nil, fmt.Errorf("listing audit source status: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing audit source status: %w", err)
+	}
+	return out, nil
+}

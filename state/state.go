@@ -1,6 +1,7 @@
 // Package state is elevate's durable store: grants with their full history,
 // the bindings the daemon believes it made, the hash-chained audit log,
-// leader leases with fencing tokens, and audit-source cursors.
+// leader leases with fencing tokens, audit-source cursors, and break-glass
+// incidents with their declarations, reviews and alert outbox.
 //
 // A store is chosen by URL with Open: "sqlite:PATH" (the default; embedded,
 // pure Go), "postgres://…" (for several replicas), or "mem:" (tests). All
@@ -51,15 +52,16 @@ var (
 // grants freely (optimistic concurrency keeps them safe), while the leader
 // makes its writes through a fenced view so a deposed leader cannot write.
 //
-// Extension point: break-glass incidents and reviews will be one more
-// embedded interface (Incidents) backed by a new migration in each SQL
-// backend and a map in the memory store; nothing here needs to change shape.
+// Break-glass incidents, declarations, the alert outbox and audit source
+// health are the Incidents interface (incidents.go), backed by migration
+// 0002 in each SQL backend and maps in the memory store.
 type Store interface {
 	Grants
 	Bindings
 	Audit
 	Leases
 	Cursors
+	Incidents
 
 	// WithFence returns a view of the store whose every write first checks,
 	// in the same transaction, that f is still the current holder and token

@@ -49,6 +49,14 @@ func Run(t *testing.T, b Backend) {
 		{"Cursors", testCursors},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"PingAndClose", testPingClose},
+		{"IncidentLifecycle", testIncidentLifecycle},
+		{"IncidentValidation", testIncidentValidation},
+		{"IncidentList", testIncidentList},
+		{"ConcurrentIncidentUpdates", testConcurrentIncidentUpdates},
+		{"Declarations", testDeclarations},
+		{"AlertOutbox", testAlertOutbox},
+		{"SourceStatus", testSourceStatus},
+		{"FencedIncidentWrites", testFencedIncidentWrites},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
