@@ -316,8 +316,9 @@ func TestLimits(t *testing.T) {
 	bs = nil
 	for i := range 101 {
 		bs = append(bs, &iampb.Binding{Role: "roles/editor", Members: []string{fmt.Sprintf("user:m%d@example.com", i)},
-			Condition: expiring(fmt.Sprintf("elevate:g%d", i), base.Add(time.Hour))})
+			Condition: expiring(fmt.Sprintf("elevate:g%d", i), base.Add(-time.Hour))})
 	}
+	// Expired conditional bindings are inert but still count.
 	e.mustSet(t, res, &iampb.Policy{Version: 3, Bindings: bs[:100]})
 	_, err = e.set(res, &iampb.Policy{Version: 3, Bindings: bs})
 	wantCode(t, err, codes.InvalidArgument, "conditional role bindings in the policy (101)")
@@ -329,6 +330,7 @@ func TestEffectiveAccess(t *testing.T) {
 	start, end := base.Add(time.Hour), base.Add(2*time.Hour)
 	e.mustSet(t, res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{
 		{Role: "roles/viewer", Members: []string{"user:standing@example.com"}},
+		{Role: "roles/viewer", Members: []string{"user:standing@example.com"}, Condition: expiring("elevate:g0", base.Add(-time.Hour))},
 		{Role: "roles/editor", Members: []string{"user:a@example.com"}, Condition: expiring("elevate:g1", end)},
 		{Role: "roles/owner", Members: []string{"user:a@example.com"}, Condition: &expr.Expr{
 			Title: "elevate:g2",
