@@ -284,11 +284,21 @@ func checkWritable(b model.Binding) error {
 	case !b.NotBefore.IsZero() && !b.NotBefore.Before(b.Expires):
 		return fmt.Errorf("%w: binding on %s for %s starts at or after it expires", providers.ErrInvalidChange, b.Target, b.Principal)
 	}
-	if _, err := Member(b.Principal); err != nil {
+	if basicRoles[b.Target.Role] {
+		return fmt.Errorf("%w: IAM Conditions cannot be used with the basic role %s, and elevate grants only with a condition: target a predefined or custom role instead", providers.ErrInvalidChange, b.Target.Role)
+	}
+	m, err := Member(b.Principal)
+	if err != nil {
 		return fmt.Errorf("%w: %w", providers.ErrInvalidChange, err)
+	}
+	if m == "allUsers" || m == "allAuthenticatedUsers" {
+		return fmt.Errorf("%w: IAM Conditions cannot be used when granting to %s", providers.ErrInvalidChange, m)
 	}
 	return nil
 }
+
+// basicRoles are the legacy roles IAM refuses conditions on.
+var basicRoles = map[string]bool{"roles/owner": true, "roles/editor": true, "roles/viewer": true}
 
 // create makes b exist in its requested form: one binding of b's role with
 // b's member alone and elevate's condition. An existing binding of the

@@ -44,11 +44,11 @@ func TestParseCanonicalRejectsEdits(t *testing.T) {
 	for _, e := range []string{
 		`true`,
 		``,
-		`request.time < timestamp('2026-12-01T10:00:00Z')`,                // other quotes
-		`request.time < timestamp("2026-12-01T10:00:00+00:00")`,           // not the canonical literal
-		`request.time < timestamp("2026-12-01T10:00:00.000Z")`,            // not the canonical literal
-		`request.time <= timestamp("2026-12-01T10:00:00Z")`,               // other operator
-		`request.time < timestamp("2026-12-01T10:00:00Z") || true`,        // widened
+		`request.time < timestamp('2026-12-01T10:00:00Z')`,                                                      // other quotes
+		`request.time < timestamp("2026-12-01T10:00:00+00:00")`,                                                 // not the canonical literal
+		`request.time < timestamp("2026-12-01T10:00:00.000Z")`,                                                  // not the canonical literal
+		`request.time <= timestamp("2026-12-01T10:00:00Z")`,                                                     // other operator
+		`request.time < timestamp("2026-12-01T10:00:00Z") || true`,                                              // widened
 		`request.time >= timestamp("2026-12-01T11:00:00Z") && request.time < timestamp("2026-12-01T10:00:00Z")`, // empty window
 		`request.time < timestamp("2026-13-01T10:00:00Z")`,
 	} {
