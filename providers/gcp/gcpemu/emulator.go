@@ -75,6 +75,11 @@ type Options struct {
 	// header, or the emulator as a whole). Zero means GCP's 60; negative
 	// turns the quota off.
 	ReadQuotaPerMinute int
+	// AllowBasicRoleConditions accepts conditions on the basic roles
+	// (roles/owner, roles/editor, roles/viewer), which GCP refuses. Real
+	// GCP will fail such writes: use it only to keep going while a policy
+	// that grants a basic role temporarily is being fixed.
+	AllowBasicRoleConditions bool
 }
 
 // Faults are injected into calls; see SetFaults.
@@ -136,6 +141,7 @@ type Emulator struct {
 	clock      func() time.Time
 	autoCreate bool
 	readQuota  int
+	basicConds bool
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -169,6 +175,7 @@ func New(opts Options) *Emulator {
 		clock:      opts.Clock,
 		autoCreate: opts.AutoCreate,
 		readQuota:  quota,
+		basicConds: opts.AllowBasicRoleConditions,
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		resources:  make(map[string]*resource),
 		counters:   Counters{Calls: make(map[CallKey]int)},

@@ -235,6 +235,14 @@ func (e *Emulator) normalizeBindings(res string, p *iampb.Policy) ([]*iampb.Bind
 				e.counters.V1WriteAttempts++
 				return nil, status.Errorf(codes.InvalidArgument, "The policy contains a conditional role binding for %s but has version %d: policies with conditions must set version 3.", role, p.GetVersion())
 			}
+			if basicRoles[role] && !e.basicConds {
+				return nil, status.Errorf(codes.InvalidArgument, "Conditions are not supported for the basic role %s: grant a predefined or custom role with a condition instead.", role)
+			}
+			for _, m := range b.GetMembers() {
+				if m == "allUsers" || m == "allAuthenticatedUsers" {
+					return nil, status.Errorf(codes.InvalidArgument, "Conditions are not supported for %s: a conditional role binding must name specific principals.", m)
+				}
+			}
 			if err := e.cel.validate(c); err != nil {
 				return nil, status.Errorf(codes.InvalidArgument, "Invalid condition on role binding for %s: %v", role, err)
 			}
@@ -277,6 +285,10 @@ func checkRole(role string) error {
 	}
 	return nil
 }
+
+// basicRoles are the legacy basic roles, which GCP refuses to grant with a
+// condition.
+var basicRoles = map[string]bool{"roles/owner": true, "roles/editor": true, "roles/viewer": true}
 
 // memberPrefixes are the principal types GCP accepts in a binding.
 var memberPrefixes = []string{"user:", "serviceAccount:", "group:", "domain:", "deleted:", "principal://", "principalSet://"}

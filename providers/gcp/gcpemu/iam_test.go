@@ -166,7 +166,7 @@ func TestVersion1ViewHidesConditions(t *testing.T) {
 	p.Version = 3
 	p.Bindings = []*iampb.Binding{
 		{Role: "roles/viewer", Members: []string{"user:a@example.com"}},
-		{Role: "roles/editor", Members: []string{"user:b@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))},
+		{Role: "roles/cloudsql.admin", Members: []string{"user:b@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))},
 	}
 	written := e.mustSet(t, res, p)
 	if written.Version != 3 {
@@ -185,8 +185,8 @@ func TestVersion1ViewHidesConditions(t *testing.T) {
 			}
 			roles = append(roles, b.Role)
 		}
-		if len(roles) != 2 || roles[0] != "roles/viewer" || !strings.HasPrefix(roles[1], "roles/editor_withcond_") || len(roles[1]) != len("roles/editor_withcond_")+20 {
-			t.Errorf("v%d read roles %q, want roles/viewer and roles/editor_withcond_<20 hex>", v, roles)
+		if len(roles) != 2 || roles[0] != "roles/viewer" || !strings.HasPrefix(roles[1], "roles/cloudsql.admin_withcond_") || len(roles[1]) != len("roles/cloudsql.admin_withcond_")+20 {
+			t.Errorf("v%d read roles %q, want roles/viewer and roles/cloudsql.admin_withcond_<20 hex>", v, roles)
 		}
 	}
 	full := e.get(t, res, 3)
@@ -206,7 +206,7 @@ func TestVersion1ViewHidesConditions(t *testing.T) {
 func TestVersion1WritesRefused(t *testing.T) {
 	e := newEnv(t, gcpemu.Options{})
 	res := e.emu.CreateProject("p1")
-	cond := &iampb.Binding{Role: "roles/editor", Members: []string{"user:b@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}
+	cond := &iampb.Binding{Role: "roles/cloudsql.admin", Members: []string{"user:b@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}
 
 	// Conditions sent with version 1.
 	p := e.get(t, res, 3)
@@ -253,11 +253,21 @@ func TestConditionValidation(t *testing.T) {
 		{"empty", &expr.Expr{Title: "t"}, "empty expression"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.set(res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: tc.cond}}})
+			_, err := e.set(res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{{Role: "roles/browser", Members: []string{"user:a@example.com"}, Condition: tc.cond}}})
 			wantCode(t, err, codes.InvalidArgument, tc.want)
 		})
 	}
-	_, err := e.set(res, &iampb.Policy{Bindings: []*iampb.Binding{{Role: "roles/viewer", Members: []string{"alice@example.com"}}}})
+	// GCP refuses conditions on the basic roles and on allUsers.
+	for _, role := range []string{"roles/owner", "roles/editor", "roles/viewer"} {
+		_, err := e.set(res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{{Role: role, Members: []string{"user:a@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}}})
+		wantCode(t, err, codes.InvalidArgument, "basic role "+role)
+	}
+	lax := newEnv(t, gcpemu.Options{AllowBasicRoleConditions: true})
+	lax.mustSet(t, lax.emu.CreateProject("p1"), &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}}})
+	_, err := e.set(res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{{Role: "roles/storage.objectViewer", Members: []string{"allUsers"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}}})
+	wantCode(t, err, codes.InvalidArgument, "allUsers")
+
+	_, err = e.set(res, &iampb.Policy{Bindings: []*iampb.Binding{{Role: "roles/viewer", Members: []string{"alice@example.com"}}}})
 	wantCode(t, err, codes.InvalidArgument, "unknown type")
 	_, err = e.set(res, &iampb.Policy{Bindings: []*iampb.Binding{{Role: "viewer", Members: []string{"user:a@example.com"}}}})
 	wantCode(t, err, codes.InvalidArgument, "not a valid role")
@@ -268,10 +278,10 @@ func TestDuplicatesMerged(t *testing.T) {
 	res := e.emu.CreateProject("p1")
 	c := expiring("elevate:g1", base.Add(time.Hour))
 	got := e.mustSet(t, res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{
-		{Role: "roles/viewer", Members: []string{"user:a@example.com", "user:a@example.com", "user:b@example.com"}},
-		{Role: "roles/viewer", Members: []string{"user:b@example.com", "user:c@example.com"}},
-		{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: c},
-		{Role: "roles/editor"},
+		{Role: "roles/browser", Members: []string{"user:a@example.com", "user:a@example.com", "user:b@example.com"}},
+		{Role: "roles/browser", Members: []string{"user:b@example.com", "user:c@example.com"}},
+		{Role: "roles/browser", Members: []string{"user:a@example.com"}, Condition: c},
+		{Role: "roles/cloudsql.admin"},
 	}})
 	if len(got.Bindings) != 2 {
 		t.Fatalf("want 2 bindings (merged unconditional, conditional; empty dropped), got %v", got.Bindings)
@@ -305,7 +315,7 @@ func TestLimits(t *testing.T) {
 	// 20 conditions for one role and member are allowed, 21 are not.
 	var bs []*iampb.Binding
 	for i := range 21 {
-		bs = append(bs, &iampb.Binding{Role: "roles/editor", Members: []string{"user:a@example.com"},
+		bs = append(bs, &iampb.Binding{Role: "roles/cloudsql.admin", Members: []string{"user:a@example.com"},
 			Condition: expiring(fmt.Sprintf("elevate:g%d", i), base.Add(time.Duration(i+1)*time.Hour))})
 	}
 	e.mustSet(t, res, &iampb.Policy{Version: 3, Bindings: bs[:20]})
@@ -315,7 +325,7 @@ func TestLimits(t *testing.T) {
 	// 100 conditional bindings are allowed, 101 are not.
 	bs = nil
 	for i := range 101 {
-		bs = append(bs, &iampb.Binding{Role: "roles/editor", Members: []string{fmt.Sprintf("user:m%d@example.com", i)},
+		bs = append(bs, &iampb.Binding{Role: "roles/cloudsql.admin", Members: []string{fmt.Sprintf("user:m%d@example.com", i)},
 			Condition: expiring(fmt.Sprintf("elevate:g%d", i), base.Add(-time.Hour))})
 	}
 	// Expired conditional bindings are inert but still count.
@@ -329,10 +339,10 @@ func TestEffectiveAccess(t *testing.T) {
 	res := e.emu.CreateProject("p1")
 	start, end := base.Add(time.Hour), base.Add(2*time.Hour)
 	e.mustSet(t, res, &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{
-		{Role: "roles/viewer", Members: []string{"user:standing@example.com"}},
-		{Role: "roles/viewer", Members: []string{"user:standing@example.com"}, Condition: expiring("elevate:g0", base.Add(-time.Hour))},
-		{Role: "roles/editor", Members: []string{"user:a@example.com"}, Condition: expiring("elevate:g1", end)},
-		{Role: "roles/owner", Members: []string{"user:a@example.com"}, Condition: &expr.Expr{
+		{Role: "roles/logging.viewer", Members: []string{"user:standing@example.com"}},
+		{Role: "roles/logging.viewer", Members: []string{"user:standing@example.com"}, Condition: expiring("elevate:g0", base.Add(-time.Hour))},
+		{Role: "roles/cloudsql.admin", Members: []string{"user:a@example.com"}, Condition: expiring("elevate:g1", end)},
+		{Role: "roles/compute.admin", Members: []string{"user:a@example.com"}, Condition: &expr.Expr{
 			Title: "elevate:g2",
 			Expression: fmt.Sprintf(`request.time >= timestamp("%s") && request.time < timestamp("%s")`,
 				start.Format(time.RFC3339), end.Format(time.RFC3339)),
@@ -349,18 +359,18 @@ func TestEffectiveAccess(t *testing.T) {
 		at           time.Time
 		want         bool
 	}{
-		{"user:standing@example.com", "roles/viewer", base.Add(1000 * time.Hour), true},
-		{"user:a@example.com", "roles/viewer", base, false},
-		{"user:a@example.com", "roles/editor", base, true},
-		{"user:a@example.com", "roles/editor", end.Add(-time.Second), true},
-		{"user:a@example.com", "roles/editor", end, false},
-		{"user:a@example.com", "roles/owner", base, false},
-		{"user:a@example.com", "roles/owner", start, true},
-		{"user:a@example.com", "roles/owner", end, false},
+		{"user:standing@example.com", "roles/logging.viewer", base.Add(1000 * time.Hour), true},
+		{"user:a@example.com", "roles/logging.viewer", base, false},
+		{"user:a@example.com", "roles/cloudsql.admin", base, true},
+		{"user:a@example.com", "roles/cloudsql.admin", end.Add(-time.Second), true},
+		{"user:a@example.com", "roles/cloudsql.admin", end, false},
+		{"user:a@example.com", "roles/compute.admin", base, false},
+		{"user:a@example.com", "roles/compute.admin", start, true},
+		{"user:a@example.com", "roles/compute.admin", end, false},
 		{"user:a@example.com", "roles/browser", base, true},                      // 09:00
 		{"user:a@example.com", "roles/browser", base.Add(10 * time.Hour), false}, // 19:00
 		{"user:a@example.com", "roles/iam.securityReviewer", base, false},
-		{"user:b@example.com", "roles/editor", base, false},
+		{"user:b@example.com", "roles/cloudsql.admin", base, false},
 	} {
 		if got := e.emu.EffectiveAccess(res, tc.member, tc.role, tc.at); got != tc.want {
 			t.Errorf("EffectiveAccess(%s, %s, %s) = %v, want %v", tc.member, tc.role, tc.at.Format(time.RFC3339), got, tc.want)

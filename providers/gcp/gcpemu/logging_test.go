@@ -65,7 +65,7 @@ func TestAuditEntriesThroughLogadmin(t *testing.T) {
 	defer human.Close()
 	p := e.get(t, res, 3)
 	p.Version = 3
-	p.Bindings = []*iampb.Binding{{Role: "roles/editor", Members: []string{"user:b@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}}
+	p.Bindings = []*iampb.Binding{{Role: "roles/cloudsql.admin", Members: []string{"user:b@example.com"}, Condition: expiring("elevate:g1", base.Add(time.Hour))}}
 	e.mustSet(t, res, p) // t0: Get, Set by the default principal
 	e.clock.Advance(time.Minute)
 	if _, err := human.GetIamPolicy(e.ctx, &iampb.GetIamPolicyRequest{Resource: res}); err != nil { // t0+1m
@@ -104,7 +104,7 @@ func TestAuditEntriesThroughLogadmin(t *testing.T) {
 		t.Fatalf("serviceData: %v", err)
 	}
 	deltas := data.PolicyDelta.GetBindingDeltas()
-	if len(deltas) != 1 || deltas[0].Action != iampb.BindingDelta_ADD || deltas[0].Role != "roles/editor" ||
+	if len(deltas) != 1 || deltas[0].Action != iampb.BindingDelta_ADD || deltas[0].Role != "roles/cloudsql.admin" ||
 		deltas[0].Member != "user:b@example.com" || deltas[0].Condition.GetTitle() != "elevate:g1" {
 		t.Fatalf("binding deltas: %v", deltas)
 	}
