@@ -205,7 +205,9 @@ func newEnv(t testing.TB, configure ...func(*gcp.Config)) *env {
 	return e
 }
 
-func project(id string) model.ScopeKey { return model.ScopeKey{Cloud: model.CloudGCP, Scope: "projects/" + id} }
+func project(id string) model.ScopeKey {
+	return model.ScopeKey{Cloud: model.CloudGCP, Scope: "projects/" + id}
+}
 
 func target(scope model.ScopeKey, role string) model.Target {
 	return model.Target{Cloud: model.CloudGCP, Scope: scope.Scope, Role: role}
