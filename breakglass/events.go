@@ -160,6 +160,9 @@ type ActorEvent struct {
 	Outcome  Outcome
 	Actor    Actor
 	Position Position
+	// Raw is the record's text; Scan sets it on the events of detections
+	// only.
+	Raw []byte
 }
 
 // parseTime reads the RFC 3339 times the audit formats use (any fraction of

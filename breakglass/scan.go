@@ -45,6 +45,33 @@ type Scanner struct {
 	// OnProblem, if set, receives every malformed record and damaged region
 	// of the input, in input order.
 	OnProblem func(Problem)
+
+	// Follow reads input that may still be growing, such as a log file
+	// being appended to: a top-level value the input ends inside (and
+	// gzip data that ends early) is left for a later scan instead of
+	// being reported as truncated; Result.Pending says so, and
+	// Result.Consumed says where the whole values end.
+	Follow bool
+	// Resume says where in a longer stream the input starts, so that
+	// positions count from the stream's start: pass the Consumed mark of
+	// the previous scan of the same stream.
+	Resume Mark
+	// Decompressed says the input is the decompressed data of a gzip file
+	// (decompressed by the caller, to resume inside it): positions say so,
+	// and a gzip error from the reader is damage to the file.
+	Decompressed bool
+	// Continue, if set, is called after each whole top-level value (a
+	// record of JSON lines, a whole records file); returning false ends
+	// the scan there.
+	Continue func(*Result) bool
+}
+
+// Mark is a point in a stream of records: a byte offset (in the
+// decompressed data for gzip), with the lines and records before it.
+type Mark struct {
+	Offset  int64 `json:"offset"`
+	Lines   int   `json:"lines"`
+	Records int   `json:"records"`
 }
 
 // Problem is a malformed record or a damaged region of the input.
@@ -70,6 +97,14 @@ type Result struct {
 	// oversized records, and damaged regions of the input.
 	Malformed  int
 	Detections []Detection
+	// Consumed is the point after the last whole top-level value read, in
+	// the stream's terms (Scanner.Resume included): where a later scan of
+	// the same stream resumes.
+	Consumed Mark
+	// Pending reports, in Follow mode, that the input ends inside a value
+	// (or inside gzip data) that may still be being written; what it holds
+	// is left for a later scan.
+	Pending bool
 }
 
 // Scan reads one input (named file in positions) to its end. Malformed
@@ -95,6 +130,7 @@ func (sc *Scanner) Scan(r io.Reader, file string) (Result, error) {
 	if s.limit <= 0 {
 		s.limit = DefaultMaxRecordSize
 	}
+	s.res.Consumed = sc.Resume
 	s.run()
 	return s.res, s.ioErr
 }
@@ -119,6 +155,8 @@ type scan struct {
 	eof    bool
 	ioErr  error
 	damage error // the compressed stream was truncated or corrupt
+	// damageTruncated says the damage is only an early end.
+	damageTruncated bool
 
 	lineOff int64 // newlines before lineOff are counted in lines
 	lines   int
@@ -126,6 +164,12 @@ type scan struct {
 	chk  checker
 	pre  *prefilter // built from the first input read
 	stop bool
+
+	// cut is set when the input ended inside a value; held buffers the
+	// problems of the current top-level value in Follow mode, delivered
+	// once the value is known to be whole.
+	cut  bool
+	held []Problem
 }
 
 // fill reads more input, dropping what lies before keep. It returns false
@@ -173,6 +217,7 @@ func (s *scan) readError(err error) {
 	case err == io.EOF:
 	case s.compressed && errors.Is(err, io.ErrUnexpectedEOF):
 		s.damage = errors.New("the gzip data is truncated: the file ends early, records after this point are missing")
+		s.damageTruncated = true
 	case s.compressed && (errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &corrupt)):
 		s.damage = fmt.Errorf("the gzip data is corrupt (%v): records after this point are missing", err)
 	default:
@@ -218,7 +263,11 @@ func (s *scan) lineAt(off int64) int {
 }
 
 func (s *scan) position(record int, off int64) Position {
-	return Position{File: s.file, Record: record, Line: s.lineAt(off), Offset: off, Decompressed: s.compressed}
+	r := s.sc.Resume
+	if record > 0 {
+		record += r.Records
+	}
+	return Position{File: s.file, Record: record, Line: r.Lines + s.lineAt(off), Offset: r.Offset + off, Decompressed: s.compressed}
 }
 
 // problem reports a damaged region that is not a record.
@@ -235,9 +284,47 @@ func (s *scan) badRecord(off int64, err error) {
 }
 
 func (s *scan) report(p Problem) {
+	if s.sc.Follow {
+		s.held = append(s.held, p)
+		return
+	}
 	if s.sc.OnProblem != nil {
 		s.sc.OnProblem(p)
 	}
+}
+
+// deliver hands the held problems to OnProblem.
+func (s *scan) deliver() {
+	if s.sc.OnProblem != nil {
+		for _, p := range s.held {
+			s.sc.OnProblem(p)
+		}
+	}
+	s.held = s.held[:0]
+}
+
+// snapshot is what a top-level value may add to the result.
+type snapshot struct{ records, malformed, detections int }
+
+func (s *scan) snapshot() snapshot {
+	return snapshot{s.res.Records, s.res.Malformed, len(s.res.Detections)}
+}
+
+// rollback forgets what the value since snap added: in Follow mode, a value
+// the input ends inside is read again, whole, by a later scan.
+func (s *scan) rollback(snap snapshot) {
+	s.res.Records, s.res.Malformed = snap.records, snap.malformed
+	clear(s.res.Detections[snap.detections:])
+	s.res.Detections = s.res.Detections[:snap.detections]
+	s.held = s.held[:0]
+	s.res.Pending = true
+}
+
+// consumed records off, the end of a whole top-level value, as the
+// resume point.
+func (s *scan) consumed(off int64) {
+	r := s.sc.Resume
+	s.res.Consumed = Mark{Offset: r.Offset + off, Lines: r.Lines + s.lineAt(off) - 1, Records: r.Records + s.res.Records}
 }
 
 // absolute turns the buffer index of a checker's syntax error into an
@@ -265,7 +352,8 @@ func describe(err error) error {
 }
 
 func (s *scan) run() {
-	if s.ensure(1) && s.buf[0] == 0x1f && s.buf[1] == 0x8b {
+	s.compressed = s.sc.Decompressed
+	if !s.compressed && s.ensure(1) && s.buf[0] == 0x1f && s.buf[1] == 0x8b {
 		head := bytes.Clone(s.buf[:s.end])
 		zr, err := gzip.NewReader(io.MultiReader(bytes.NewReader(head), s.src))
 		s.compressed = true
@@ -290,12 +378,16 @@ func (s *scan) run() {
 	if s.ensure(2) && s.at(0) == 0xef && s.at(1) == 0xbb && s.at(2) == 0xbf {
 		off = 3 // a UTF-8 byte order mark
 	}
+	if off > 0 && s.sc.Resume.Offset == 0 {
+		s.consumed(off)
+	}
 	for !s.stop {
 		var ok bool
 		if off, ok = s.skipSpace(off); !ok {
 			break
 		}
 		s.keep = off
+		snap := s.snapshot()
 		switch s.at(off) {
 		case '[':
 			off = s.array(off + 1)
@@ -304,15 +396,33 @@ func (s *scan) run() {
 		default:
 			off = s.topScalar(off)
 		}
+		if s.sc.Follow && (s.cut || s.truncatedStream()) {
+			s.rollback(snap)
+			break
+		}
+		s.consumed(off)
+		s.deliver()
+		if s.sc.Continue != nil && !s.sc.Continue(&s.res) {
+			break
+		}
 	}
 	s.finish()
 }
 
+// truncatedStream reports whether the gzip data ended early: in Follow
+// mode, a compressed file still being written.
+func (s *scan) truncatedStream() bool { return s.damage != nil && s.damageTruncated }
+
 // finish reports damage to the compressed stream found while reading.
 func (s *scan) finish() {
-	if s.damage != nil {
+	switch {
+	case s.damage == nil:
+	case s.sc.Follow && s.damageTruncated:
+		s.res.Pending = true
+	default:
 		s.problem(s.base+int64(s.end), s.damage)
 	}
+	s.deliver()
 }
 
 // isContainerKey reports whether an object member of this name holds the
@@ -391,6 +501,7 @@ func (s *scan) topObject(start int64) int64 {
 			} else {
 				s.badRecord(start, errors.New("truncated: the input ends inside this record"))
 			}
+			s.cut = true
 			return off
 		}
 		if !container && off-start > int64(s.limit) {
@@ -465,11 +576,11 @@ func (s *scan) topError(start, off int64, container bool, err error) int64 {
 		return s.resyncLine(off)
 	case err == errIncomplete && container:
 		s.problem(off, errors.New("the file ends inside the object that holds the records: it is truncated"))
-		s.stop = true
+		s.stop, s.cut = true, true
 		return off
 	case err == errIncomplete:
 		s.badRecord(start, errors.New("truncated: the input ends inside this record"))
-		s.stop = true
+		s.stop, s.cut = true, true
 		return off
 	}
 	return s.brokenTop(start, off, container, err)
@@ -502,7 +613,7 @@ func (s *scan) oversizedTop(start int64) int64 {
 		return s.resyncLine(end)
 	}
 	s.report(Problem{Position: pos, Err: fmt.Errorf("the record is larger than the %s limit and the input ends inside it", sizeText(s.limit))})
-	s.stop = true
+	s.stop, s.cut = true, true
 	return end
 }
 
@@ -519,7 +630,7 @@ func (s *scan) topScalar(start int64) int64 {
 		return end
 	case err == errIncomplete:
 		s.badRecord(start, errors.New("truncated: the input ends inside this record"))
-		s.stop = true
+		s.stop, s.cut = true, true
 		return start
 	case err == errTooLarge:
 		s.badRecord(start, fmt.Errorf("the record is larger than the %s limit", sizeText(s.limit)))
@@ -563,7 +674,7 @@ func (s *scan) array(off int64) int64 {
 	var ok bool
 	if off, ok = s.skipSpace(off); !ok {
 		s.problem(off, errors.New("the file ends inside a records array: it is truncated"))
-		s.stop = true
+		s.stop, s.cut = true, true
 		return off
 	}
 	if s.at(off) == ']' {
@@ -580,14 +691,14 @@ func (s *scan) array(off int64) int64 {
 		}
 		if off, ok = s.skipSpace(off); !ok {
 			s.problem(off, fmt.Errorf("the file ends inside a records array, after record %d: it is truncated", s.res.Records))
-			s.stop = true
+			s.stop, s.cut = true, true
 			return off
 		}
 		switch s.at(off) {
 		case ',':
 			if off, ok = s.skipSpace(off + 1); !ok {
 				s.problem(off, fmt.Errorf("the file ends inside a records array, after record %d: it is truncated", s.res.Records))
-				s.stop = true
+				s.stop, s.cut = true, true
 				return off
 			}
 			if s.at(off) == ']' {
@@ -631,7 +742,7 @@ func (s *scan) element(off int64) (next int64, resynced bool) {
 		}
 		if s.eof {
 			s.badRecord(off, errors.New("truncated: the input ends inside this record"))
-			s.stop = true
+			s.stop, s.cut = true, true
 			return s.base + int64(s.end), false
 		}
 		s.fill()
@@ -672,7 +783,7 @@ func (s *scan) oversizedElement(off int64) (int64, bool) {
 		return s.resync(end)
 	}
 	s.report(Problem{Position: pos, Err: fmt.Errorf("the record is larger than the %s limit and the input ends inside it", sizeText(s.limit))})
-	s.stop = true
+	s.stop, s.cut = true, true
 	return end, false
 }
 
@@ -706,7 +817,7 @@ func (s *scan) resync(off int64) (int64, bool) {
 		s.keep = max(s.keep, off-64)
 		if !s.ensure(off) {
 			s.problem(off, errors.New("no further record found after the damage: the rest of the input is skipped"))
-			s.stop = true
+			s.stop, s.cut = true, true
 			return off, false
 		}
 		i := bytes.IndexByte(s.buf[int(off-s.base):s.end], '{')
@@ -780,6 +891,7 @@ func (s *scan) record(off, end int64, escaped bool) {
 		return
 	}
 	ev.Position = s.position(s.res.Records, off)
+	ev.Raw = bytes.Clone(raw)
 	for _, a := range accounts {
 		s.res.Detections = append(s.res.Detections, Detection{Account: a, Event: ev})
 	}
