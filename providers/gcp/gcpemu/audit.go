@@ -164,6 +164,10 @@ func (e *Emulator) appendAuditLocked(resource, logID string, severity ltype.LogS
 
 func (e *Emulator) storeEntryLocked(parent string, entry *loggingpb.LogEntry) {
 	e.entrySeq++
+	if len(e.entries) >= e.maxEntries {
+		drop := max(e.maxEntries/10, 1)
+		e.entries = slices.Delete(e.entries, 0, min(drop, len(e.entries)))
+	}
 	e.entries = append(e.entries, storedEntry{seq: e.entrySeq, parent: parent, entry: entry})
 }
 

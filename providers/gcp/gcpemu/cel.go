@@ -12,6 +12,9 @@ import (
 	"google.golang.org/genproto/googleapis/type/expr"
 )
 
+// maxCachedPrograms bounds the compiled-expression cache.
+const maxCachedPrograms = 10_000
+
 // conditionEnv compiles and evaluates IAM Conditions with CEL. It declares
 // the attributes a Resource Manager condition may use: request.time and
 // resource.name/type/service.
@@ -63,6 +66,9 @@ func (c *conditionEnv) program(src string) (cel.Program, error) {
 	p, err := c.env.Program(ast)
 	if err != nil {
 		return nil, fmt.Errorf("preparing expression %q: %w", src, err)
+	}
+	if len(c.progs) >= maxCachedPrograms {
+		clear(c.progs) // every grant writes a new expression: keep the cache bounded
 	}
 	c.progs[src] = p
 	return p, nil

@@ -11,6 +11,7 @@
 package gcpemu
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -80,6 +81,9 @@ type Options struct {
 	// GCP will fail such writes: use it only to keep going while a policy
 	// that grants a basic role temporarily is being fixed.
 	AllowBasicRoleConditions bool
+	// MaxLogEntries bounds the stored log entries; the oldest are dropped
+	// beyond it (a long `elevate dev` run). Zero means 100,000.
+	MaxLogEntries int
 }
 
 // Faults are injected into calls; see SetFaults.
@@ -142,6 +146,7 @@ type Emulator struct {
 	autoCreate bool
 	readQuota  int
 	basicConds bool
+	maxEntries int
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -176,6 +181,7 @@ func New(opts Options) *Emulator {
 		autoCreate: opts.AutoCreate,
 		readQuota:  quota,
 		basicConds: opts.AllowBasicRoleConditions,
+		maxEntries: cmp.Or(max(opts.MaxLogEntries, 0), 100_000),
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		resources:  make(map[string]*resource),
 		counters:   Counters{Calls: make(map[CallKey]int)},

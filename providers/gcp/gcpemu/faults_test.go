@@ -187,3 +187,18 @@ func TestFaultsAreSeeded(t *testing.T) {
 		t.Fatalf("a 50%% error rate gave %s", a)
 	}
 }
+
+func TestLogEntriesAreBounded(t *testing.T) {
+	e := newEnv(t, gcpemu.Options{MaxLogEntries: 10})
+	res := e.emu.CreateProject("p1")
+	for i := range 25 {
+		e.emu.InjectAudit(gcpemu.AuditRecord{Parent: res, MethodName: fmt.Sprint(i), Principal: "a@example.com"})
+	}
+	got := e.emu.LogEntries(res)
+	if len(got) > 10 || len(got) < 9 {
+		t.Fatalf("%d entries kept, want at most 10", len(got))
+	}
+	if last := auditPayloadOf(t, got[len(got)-1]).MethodName; last != "24" {
+		t.Fatalf("newest entry %s, want 24 (oldest are dropped)", last)
+	}
+}

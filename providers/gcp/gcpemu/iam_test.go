@@ -52,7 +52,7 @@ type env struct {
 	ctx      context.Context
 }
 
-func newEnv(t *testing.T, opts gcpemu.Options) *env {
+func newEnv(t testing.TB, opts gcpemu.Options) *env {
 	t.Helper()
 	clock := &fakeClock{now: base}
 	if opts.Clock == nil {
