@@ -31,13 +31,19 @@ func Desired(set *policies.Set, grants []*model.Grant, now time.Time) []model.Bi
 			}
 			targets[g.Role] = ts
 		}
+		notBefore, expires := ceilSecond(g.Starts), g.Expires.UTC().Truncate(time.Second)
+		if !notBefore.Before(expires) {
+			// Less than a whole second of the window is left once rounded:
+			// the cloud cannot hold it, and writing it would be refused.
+			continue
+		}
 		for _, t := range ts {
 			out = append(out, model.Binding{
 				Target:    t,
 				Principal: g.Principal,
 				Owner:     g.ID,
-				NotBefore: ceilSecond(g.Starts),
-				Expires:   g.Expires.UTC().Truncate(time.Second),
+				NotBefore: notBefore,
+				Expires:   expires,
 			})
 		}
 	}
