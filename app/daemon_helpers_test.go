@@ -57,7 +57,7 @@ role "prod" {
   privileged  = true
   gcp {
     resource = "projects/prod"
-    role     = "roles/viewer"
+    role     = "roles/monitoring.viewer"
   }
 }
 

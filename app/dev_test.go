@@ -98,7 +98,7 @@ func TestPlanAndReportMode(t *testing.T) {
 	defer es.Close()
 
 	sandbox := model.Target{Cloud: model.CloudGCP, Scope: "projects/sandbox", Role: "roles/logging.viewer"}
-	prod := model.Target{Cloud: model.CloudGCP, Scope: "projects/prod", Role: "roles/viewer"}
+	prod := model.Target{Cloud: model.CloudGCP, Scope: "projects/prod", Role: "roles/monitoring.viewer"}
 	ghost := model.Binding{Target: sandbox, Principal: model.MustPrincipal("user:ghost@example.com"), Owner: "ghost-grant",
 		Expires: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}
 	if err := emu.providers[model.CloudGCP].Put(ghost); err != nil {

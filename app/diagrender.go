@@ -526,6 +526,7 @@ var ruleDescriptions = map[string]string{
 	policies.RulePrivilegedWithoutApproval:    "A privileged role is self-service or auto-approved without a duration bound",
 	policies.RuleJustificationNotRequired:     "A jit policy for a privileged role does not require a justification",
 	policies.RuleBreakglassWithoutRecording:   "A break_glass policy without session_recording",
+	policies.RuleGCPBasicRoleConditional:      "A GCP basic role (owner, editor, viewer) granted with a time condition, which GCP refuses",
 }
 
 type sarifLog struct {

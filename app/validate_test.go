@@ -166,7 +166,7 @@ const cleanPolicy = `role "reader" {
   description = "Read-only"
   gcp {
     resource = "projects/acme"
-    role     = "roles/viewer"
+    role     = "roles/monitoring.viewer"
   }
 }
 

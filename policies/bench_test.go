@@ -24,7 +24,7 @@ func genPolicySet(tb testing.TB, dir string, roles, jits, temps, files int) {
   privileged  = %t
   gcp {
     resource = "projects/proj-%d"
-    role     = "roles/viewer"
+    role     = "roles/logging.viewer"
   }
   aws {
     account   = "%012d"

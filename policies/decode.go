@@ -441,6 +441,9 @@ func (d *decoder) decodeRole(b *hcl.Block) *Role {
 			t := &GCPTarget{DeclRange: tb.DefRange}
 			t.Resource = d.match(tc, "resource", gcpResourceRE, "write projects/PROJECT_ID, folders/FOLDER_ID or organizations/ORG_ID")
 			t.Role, _ = d.str(tc, "role")
+			if a := tc.Attributes["role"]; a != nil {
+				t.RoleRange = a.Expr.Range()
+			}
 			if a := tc.Attributes["role"]; a != nil && t.Role != "" && !strings.HasPrefix(t.Role, "roles/") &&
 				!strings.Contains(t.Role, "/roles/") {
 				d.diags.errorf(RuleSchema, a.Expr.Range(), "Invalid GCP role",

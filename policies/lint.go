@@ -30,6 +30,10 @@ const (
 	RulePrivilegedWithoutApproval    = "privileged-without-approval"
 	RuleJustificationNotRequired     = "justification-not-required"
 	RuleBreakglassWithoutRecording   = "breakglass-without-recording"
+	// RuleGCPBasicRoleConditional extends POLICY.md's table: GCP refuses
+	// IAM Conditions on basic roles, so a time-bound grant of one can never
+	// be made.
+	RuleGCPBasicRoleConditional = "gcp-basic-role-conditional"
 )
 
 // LintRules lists every design rule ID with its severity, in POLICY.md order.
@@ -57,6 +61,7 @@ var LintRules = []struct {
 	{RulePrivilegedWithoutApproval, SeverityWarning},
 	{RuleJustificationNotRequired, SeverityWarning},
 	{RuleBreakglassWithoutRecording, SeverityWarning},
+	{RuleGCPBasicRoleConditional, SeverityError},
 }
 
 // Lint runs the design rules of POLICY.md over a decoded set and returns
@@ -81,6 +86,7 @@ func Lint(set *Set) Diagnostics {
 	}
 	l.lintTemporaries()
 	l.lintBreakGlass()
+	l.gcpBasicRoles()
 	l.diags.Sort()
 	return l.diags
 }

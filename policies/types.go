@@ -175,6 +175,8 @@ type GCPTarget struct {
 	DeclRange hcl.Range
 	Resource  string // projects/ID | folders/ID | organizations/ID
 	Role      string // roles/… or a custom role name
+	// RoleRange is the role attribute's value, for diagnostics.
+	RoleRange hcl.Range
 }
 
 // Target returns the model form.

@@ -6,9 +6,15 @@ role "prod-readonly" {
   privileged  = true
 
   # GCP: the whole production folder.
+  # Predefined read-only roles: GCP refuses time conditions on the basic
+  # roles/viewer (rule gcp-basic-role-conditional).
   gcp {
     resource = "folders/301234567890"
-    role     = "roles/viewer"
+    role     = "roles/monitoring.viewer"
+  }
+  gcp {
+    resource = "folders/301234567890"
+    role     = "roles/logging.viewer"
   }
   gcp {
     resource = "folders/301234567890"

@@ -2,7 +2,7 @@
 role "gcp-editor" {
   gcp {
     resource = "projects/acme-prod"
-    role     = "roles/editor"
+    role     = "roles/iam.securityAdmin"
   }
 }
 

@@ -3,14 +3,14 @@
 role "gcp-viewer" {
   gcp {
     resource = "projects/acme-prod"
-    role     = "roles/viewer"
+    role     = "roles/logging.viewer"
   }
 }
 
 role "gcp-editor" {
   gcp {
     resource = "projects/acme-prod"
-    role     = "roles/editor"
+    role     = "roles/iam.securityAdmin"
   }
 }
 

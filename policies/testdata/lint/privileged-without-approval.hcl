@@ -7,7 +7,7 @@ role "break-things" {
 role "gcp-owner" {
   gcp {
     resource = "projects/acme-prod"
-    role     = "roles/owner"
+    role     = "roles/iam.securityAdmin"
   }
 }
 

@@ -8,14 +8,14 @@ role "break-things" {
 role "gcp-owner" {
   gcp {
     resource = "projects/acme-prod"
-    role     = "roles/owner"
+    role     = "roles/iam.securityAdmin"
   }
 }
 
 role "viewer" {
   gcp {
     resource = "projects/acme-prod"
-    role     = "roles/viewer"
+    role     = "roles/logging.viewer"
   }
   aws {
     account   = "123456789012"
