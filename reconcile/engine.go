@@ -211,8 +211,10 @@ type Engine struct {
 
 	alerts chan Alert
 
-	// Loop state, owned by the leader's loop goroutine.
-	loop loopState
+	// Loop state, owned by the leader's loop goroutine (seen is shared
+	// with the recorder under seenMu).
+	loop   loopState
+	seenMu sync.Mutex
 
 	// Metric readings, written by the loop and read by gauge callbacks.
 	activeGrants  atomic.Int64
@@ -385,7 +387,11 @@ func (e *Engine) updateStatus(f func(*Status)) {
 // synced, revocations and clamps of a policy change) as if it were already
 // applied. It needs no lease and may run beside Run.
 func (e *Engine) PlanNow(ctx context.Context) (model.Changes, error) {
-	snap, err := e.snapshot(ctx, e.store, e.clock.Now(), false)
+	live, err := readLive(ctx, e.store)
+	if err != nil {
+		return model.Changes{}, err
+	}
+	snap, err := e.snapshot(ctx, e.store, live, e.clock.Now(), false)
 	if err != nil {
 		return model.Changes{}, err
 	}
@@ -393,7 +399,7 @@ func (e *Engine) PlanNow(ctx context.Context) (model.Changes, error) {
 	if err != nil {
 		return model.Changes{}, err
 	}
-	results := e.runScopes(ctx, e.store, snap, scopes, false)
+	results := e.runScopes(ctx, e.store, nil, snap, scopes)
 	var out model.Changes
 	var errs []error
 	for _, r := range results {

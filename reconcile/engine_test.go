@@ -232,6 +232,8 @@ func TestUnknownAndUnmanaged(t *testing.T) {
 	eventually(t, "another pass", func() bool { return r.passes() > p+0 })
 	r.engine.Trigger()
 	eventually(t, "another pass", func() bool { return r.passes() > p+1 })
+	eventually(t, "two standing alerts are delivered", func() bool { return len(r.alertsOf(reconcile.AlertStanding)) >= 2 })
+	time.Sleep(20 * time.Millisecond) // a duplicate would be delivered by now
 	standingAlerts := r.alertsOf(reconcile.AlertStanding)
 	var keys []string
 	for _, a := range standingAlerts {
@@ -306,6 +308,7 @@ func TestReportModeWritesNothing(t *testing.T) {
 	if auditAfter, _ := r.store.ListAudit(t.Context(), state.AuditFilter{}); len(auditAfter) != len(auditBefore) {
 		t.Errorf("audit log grew from %d to %d entries in report mode", len(auditBefore), len(auditAfter))
 	}
+	eventually(t, "the standing alert is delivered", func() bool { return len(r.alertsOf(reconcile.AlertStanding)) > 0 })
 	if len(r.alertsOf(reconcile.AlertStanding)) != 1 {
 		t.Errorf("standing alerts: %+v", r.alertsOf(reconcile.AlertStanding))
 	}

@@ -30,7 +30,9 @@ var liveStatuses = []model.GrantStatus{model.StatusApproved, model.StatusActive}
 // snapshot is what one pass decides from: the policy set, the live grants
 // and the time, with what is derived from them.
 type snapshot struct {
-	now  time.Time
+	now time.Time
+	// full is set for a full pass, which reads everything from the store.
+	full bool
 	set  *policies.Set
 	live []model.Grant
 	// byID holds the live grants and the grants the policy ops just ended.
@@ -44,17 +46,22 @@ type snapshot struct {
 	scopeTargets map[model.ScopeKey][]model.Target
 }
 
-// snapshot reads the live grants and derives the pass's inputs. With
-// virtualOps the policy ops are applied to the grants in memory only (for
-// plans that must not write).
-func (e *Engine) snapshot(ctx context.Context, st state.Store, now time.Time, write bool) (*snapshot, error) {
-	set := e.opts.Policies()
-	if set == nil {
-		return nil, errNoPolicies
-	}
+// readLive reads every live grant from the store.
+func readLive(ctx context.Context, st state.Store) ([]model.Grant, error) {
 	live, err := st.ListGrants(ctx, state.GrantFilter{Status: liveStatuses})
 	if err != nil {
 		return nil, fmt.Errorf("reading live grants: %w", err)
+	}
+	return live, nil
+}
+
+// snapshot derives a pass's inputs from the live grants at now. Unless
+// write is set, the policy ops are applied to the grants in memory only
+// (for plans that must not write).
+func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Grant, now time.Time, write bool) (*snapshot, error) {
+	set := e.opts.Policies()
+	if set == nil {
+		return nil, errNoPolicies
 	}
 	var endedByOps []model.Grant
 	if !write {
@@ -159,7 +166,7 @@ func (e *Engine) targetedScopes(s *snapshot, requested map[model.ScopeKey]bool) 
 	for i := range s.live {
 		g := &s.live[i]
 		at, due := dueAt(g, s.now)
-		if !due {
+		if !due || e.loop.rec != nil && e.loop.rec.pendingGrant(g.ID) {
 			continue
 		}
 		fresh := at.After(e.loop.prevNow)
@@ -245,7 +252,9 @@ func (r *scopeResult) firstError() error {
 // runScopes reconciles scopes concurrently, at most Workers at a time, and
 // returns their results in scope order. One slow or failing scope holds up
 // only its own worker.
-func (e *Engine) runScopes(ctx context.Context, st state.Store, s *snapshot, scopes []model.ScopeKey, write bool) []*scopeResult {
+//
+// rec receives the bookkeeping of writes; nil plans without writing.
+func (e *Engine) runScopes(ctx context.Context, st state.Store, rec *recorder, s *snapshot, scopes []model.ScopeKey) []*scopeResult {
 	results := make([]*scopeResult, len(scopes))
 	sem := make(chan struct{}, e.opts.Workers)
 	var wg sync.WaitGroup
@@ -253,16 +262,17 @@ func (e *Engine) runScopes(ctx context.Context, st state.Store, s *snapshot, sco
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = e.runScope(ctx, st, s, k, write)
+			results[i] = e.runScope(ctx, st, rec, s, k)
 		})
 	}
 	wg.Wait()
 	return results
 }
 
-// runScope observes one scope, plans it and, when write is set, applies the
-// plan as one batch and records the outcome.
-func (e *Engine) runScope(ctx context.Context, st state.Store, s *snapshot, scope model.ScopeKey, write bool) *scopeResult {
+// runScope observes one scope, plans it and, with a recorder, applies the
+// plan as one batch and queues the bookkeeping of the outcome.
+func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s *snapshot, scope model.ScopeKey) *scopeResult {
+	write := rec != nil
 	res := &scopeResult{scope: scope}
 	ctx, span := e.ins.tracer.Start(ctx, "reconcile.scope", trace.WithAttributes(
 		attribute.String("elevate.cloud", string(scope.Cloud)), attribute.String("elevate.scope", scope.Scope)))
@@ -283,9 +293,20 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, s *snapshot, scop
 	if prov == nil {
 		return fail(fmt.Errorf("no provider is configured for cloud %q: add a %s block to the daemon configuration, or remove the roles and bindings that target it", scope.Cloud, scope.Cloud))
 	}
-	records, err := st.ListBindings(ctx, state.BindingFilter{Scope: scope})
-	if err != nil {
-		return fail(fmt.Errorf("reading binding records of %s: %w", scope, err))
+	// A full pass reads the records from the store (and reloads the
+	// recorder's mirror); a targeted pass uses the mirror.
+	records, mirrored := []state.BindingRecord(nil), false
+	if write && !s.full {
+		records, mirrored = rec.view(scope)
+	}
+	if !mirrored {
+		var err error
+		if records, err = st.ListBindings(ctx, state.BindingFilter{Scope: scope}); err != nil {
+			return fail(fmt.Errorf("reading binding records of %s: %w", scope, err))
+		}
+		if write {
+			records = rec.load(scope, records)
+		}
 	}
 	targets := slices.Clone(s.scopeTargets[scope])
 	for _, r := range records {
@@ -382,14 +403,11 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, s *snapshot, scop
 	res.observed = true
 	res.present = byOwner(present)
 
-	for _, a := range audit {
-		if _, err := st.AppendAudit(ctx, a); err != nil {
-			return fail(fmt.Errorf("recording the writes to %s in the audit log: %w", scope, err))
-		}
+	ops, err := e.planRecords(ctx, st, s, records, present, failedRecs)
+	if err != nil {
+		return fail(fmt.Errorf("planning the binding records of %s: %w", scope, err))
 	}
-	if err := e.syncRecords(ctx, st, s, records, present, failedRecs); err != nil {
-		return fail(fmt.Errorf("recording the bindings of %s: %w", scope, err))
-	}
+	rec.enqueue(ctx, recordJob{audit: audit, records: ops})
 	return res
 }
 
@@ -469,12 +487,14 @@ func (e *Engine) lookupGrant(ctx context.Context, st state.Store, id string) (*m
 
 const maxEndedCache = 100_000
 
-// syncRecords makes the scope's binding records match the managed
-// bindings present after the pass: applied records for them, failed
-// records for changes the cloud refused, and no record for a binding that
-// is gone, except a failed one whose grant is live or failed (it says why).
-func (e *Engine) syncRecords(ctx context.Context, st state.Store, s *snapshot, records []state.BindingRecord,
-	present map[model.BindingKey]model.Binding, failed map[model.BindingKey]state.BindingRecord) error {
+// planRecords returns the writes that make the scope's binding records
+// match the managed bindings present after the pass: applied records for
+// them, failed records for changes the cloud refused, and no record for a
+// binding that is gone, except a failed one whose grant is live or failed
+// (it says why).
+func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, records []state.BindingRecord,
+	present map[model.BindingKey]model.Binding, failed map[model.BindingKey]state.BindingRecord) ([]recordOp, error) {
+	var ops []recordOp
 	have := make(map[model.BindingKey]state.BindingRecord, len(records))
 	for _, r := range records {
 		have[r.Binding.Key()] = r
@@ -490,17 +510,13 @@ func (e *Engine) syncRecords(ctx context.Context, st state.Store, s *snapshot, r
 			// A refused replace or delete leaves the binding as it was:
 			// record the refusal on it.
 			f.Binding = b
-			if err := st.PutBinding(ctx, f); err != nil {
-				return err
-			}
+			ops = append(ops, recordOp{rec: f})
 			continue
 		}
 		if r, ok := have[k]; ok && r.State == state.BindingApplied && sameRecorded(r.Binding, b) {
 			continue
 		}
-		if err := st.PutBinding(ctx, state.BindingRecord{Binding: b, State: state.BindingApplied}); err != nil {
-			return err
-		}
+		ops = append(ops, recordOp{rec: state.BindingRecord{Binding: b, State: state.BindingApplied}})
 	}
 	fkeys := make([]model.BindingKey, 0, len(failed))
 	for k := range failed {
@@ -510,9 +526,7 @@ func (e *Engine) syncRecords(ctx context.Context, st state.Store, s *snapshot, r
 	}
 	slices.SortFunc(fkeys, compareKeys)
 	for _, k := range fkeys {
-		if err := st.PutBinding(ctx, failed[k]); err != nil {
-			return err
-		}
+		ops = append(ops, recordOp{rec: failed[k]})
 	}
 	for _, r := range records {
 		k := r.Binding.Key()
@@ -524,16 +538,14 @@ func (e *Engine) syncRecords(ctx context.Context, st state.Store, s *snapshot, r
 		}
 		if r.State == state.BindingFailed {
 			if g, err := e.lookupOwner(ctx, st, s, r.Binding.Owner); err != nil {
-				return err
+				return nil, err
 			} else if g != nil && (g.Status.Live() || g.Status == model.StatusFailed) {
 				continue
 			}
 		}
-		if err := st.DeleteBinding(ctx, r.Binding); err != nil {
-			return err
-		}
+		ops = append(ops, recordOp{rec: state.BindingRecord{Binding: r.Binding}, del: true})
 	}
-	return nil
+	return ops, nil
 }
 
 func (e *Engine) lookupOwner(ctx context.Context, st state.Store, s *snapshot, id string) (*model.Grant, error) {
@@ -612,8 +624,10 @@ func bindingAudit(c model.Change, err error) state.AuditEvent {
 type passRequest struct {
 	full   bool
 	scopes map[model.ScopeKey]bool
-	write  bool
-	now    time.Time
+	// rec receives the bookkeeping; nil runs the pass without writing
+	// (report mode).
+	rec *recorder
+	now time.Time
 }
 
 // passOutcome is what the loop needs from a pass.
@@ -623,12 +637,14 @@ type passOutcome struct {
 }
 
 // pass runs one reconcile pass: snapshot, observe and plan the scopes due,
-// apply (write), settle grant statuses, reschedule.
+// apply and queue the bookkeeping (when writing), settle grant statuses,
+// reschedule.
 func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) passOutcome {
 	kind := "targeted"
 	if req.full {
 		kind = "full"
 	}
+	write := req.rec != nil
 	ctx, span := e.ins.tracer.Start(ctx, "reconcile.pass", trace.WithAttributes(
 		attribute.String("elevate.kind", kind), attribute.String("elevate.mode", string(e.opts.Mode))))
 	defer span.End()
@@ -658,7 +674,28 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		})
 	}
 
-	snap, err := e.snapshot(ctx, st, now, req.write)
+	// A full pass reads every live grant; a targeted one uses the cache the
+	// loop's poll has just brought up to date. The time is taken after the
+	// read, so grants that expired during it are in this pass.
+	var live []model.Grant
+	var err error
+	if req.full {
+		readFrom := e.clock.Now()
+		if live, err = readLive(ctx, st); err == nil {
+			e.loop.cache.reset(live)
+			e.loop.lastPoll = readFrom
+		}
+	} else {
+		live = e.loop.cache.list()
+	}
+	var snap *snapshot
+	if err == nil {
+		now = e.clock.Now()
+		snap, err = e.snapshot(ctx, st, live, now, write)
+	}
+	if snap != nil {
+		snap.full = req.full
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -679,7 +716,7 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 	}
 	span.SetAttributes(attribute.Int("elevate.scopes", len(scopes)), attribute.Int("elevate.live_grants", len(snap.live)))
 
-	results := e.runScopes(ctx, st, snap, scopes, req.write)
+	results := e.runScopes(ctx, st, req.rec, snap, scopes)
 
 	var total model.Changes
 	scopeErrs := make(map[string]string, len(results))
@@ -692,7 +729,7 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		if f := fencedErr(r.err); f != nil && fenced == nil {
 			fenced = f
 		}
-		e.noteScope(r, req.write, now)
+		e.noteScope(r, now)
 		if err := r.firstError(); err != nil {
 			scopeErrs[r.scope.String()] = err.Error()
 		} else {
@@ -703,23 +740,18 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		endPass("", countChanges(total), scopeErrs, 0)
 		return passOutcome{fenced: fenced}
 	}
-	if !req.write {
+	if !write {
 		for _, c := range slices.Concat(total.Delete, total.Replace, total.Create) {
 			e.log.Info("planned change (report mode: not applied)", "reason", c.Reason, "old", describe(c.Old), "new", describe(c.New))
 		}
 	}
 
 	overdue := 0
-	if req.write {
-		var err error
-		overdue, err = e.settle(ctx, st, snap, results)
-		if f := fencedErr(err); f != nil {
-			endPass("", countChanges(total), scopeErrs, overdue)
-			return passOutcome{fenced: f}
-		}
+	if write {
+		overdue = e.settle(ctx, req.rec, snap, results)
 	}
 	for i := range snap.live {
-		e.loop.seen[snap.live[i].ID] = max(e.loop.seen[snap.live[i].ID], snap.live[i].Version)
+		e.noteSeen(snap.live[i].ID, snap.live[i].Version)
 	}
 	e.loop.sched.reset(snap.live, now)
 	e.loop.prevNow = now
@@ -761,7 +793,7 @@ func fencedErr(err error) error {
 
 // noteScope updates the loop's view of one scope after a pass: backoff,
 // where grants' bindings are, and alerts for failures and findings.
-func (e *Engine) noteScope(r *scopeResult, write bool, now time.Time) {
+func (e *Engine) noteScope(r *scopeResult, now time.Time) {
 	if failed, transient := r.failed(); failed {
 		b := e.loop.backoff[r.scope]
 		if b == nil {
@@ -838,13 +870,14 @@ func changeVerb(c model.Change) string {
 	return "create"
 }
 
-// settle moves grants on after the cloud confirmed their bindings:
-// approved → active when every desired binding is present, live → expired
-// when the window has ended and no binding is left, → failed when the cloud
-// refused a binding for good. A grant with a scope that could not be read
-// in this pass waits for a pass that reads it. It returns how many grants
-// are past their expiry and still unconfirmed.
-func (e *Engine) settle(ctx context.Context, st state.Store, s *snapshot, results []*scopeResult) (int, error) {
+// settle decides the status changes the cloud's confirmations allow and
+// queues them on rec: approved → active when every desired binding is
+// present, live → expired when the window has ended and no binding is left
+// (the lag is recorded then), → failed when the cloud refused a binding for
+// good. A grant with a scope that could not be read in this pass waits for
+// a pass that reads it; one whose change is already queued is left alone.
+// It returns how many grants are past their expiry and still unconfirmed.
+func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results []*scopeResult) int {
 	byScope := make(map[model.ScopeKey]*scopeResult, len(results))
 	refused := make(map[string]failure)
 	for _, r := range results {
@@ -862,10 +895,14 @@ func (e *Engine) settle(ctx context.Context, st state.Store, s *snapshot, result
 	active := int64(0)
 	var oldest time.Time
 	stillOverdue := make(map[string]bool)
+	var ops []settleOp
 	for i := range s.live {
 		g := &s.live[i]
-		if err := ctx.Err(); err != nil {
-			return overdue, err
+		if rec.pendingGrant(g.ID) {
+			if g.Status == model.StatusActive {
+				active++
+			}
+			continue
 		}
 		ended := !g.Expires.IsZero() && !now.Before(g.Expires)
 		scopes := e.grantScopes(s, g)
@@ -887,61 +924,56 @@ func (e *Engine) settle(ctx context.Context, st state.Store, s *snapshot, result
 		if len(scopes) == 0 {
 			confirmAt = e.clock.Now()
 		}
-		switch f, isRefused := refused[g.ID]; {
+		f, isRefused := refused[g.ID]
+		switch {
 		case isRefused && !ended:
-			err := e.transition(ctx, st, g, "fail", fmt.Sprintf("the cloud refused %s for good: %v", f.change.New.Target, f.err),
-				func(cur *model.Grant) bool {
+			ops = append(ops, settleOp{grant: *g, action: "fail",
+				note: fmt.Sprintf("the cloud refused %s for good: %v", f.change.New.Target, f.err),
+				mutate: func(cur *model.Grant) bool {
 					if !cur.Status.Live() {
 						return false
 					}
 					cur.Status = model.StatusFailed
 					cur.Reason = fmt.Sprintf("%s refused the binding on %s: %v", f.change.New.Target.Cloud, f.change.New.Target, f.err)
 					return true
-				})
-			if err != nil {
-				return overdue, err
-			}
+				},
+				after: func(stored model.Grant) { e.loop.cache.apply(stored) }})
 			continue
 		case ended && covered && clean:
-			ok, err := e.transitionOK(ctx, st, g, "expire", "the cloud confirmed its bindings are removed", func(cur *model.Grant) bool {
-				if !cur.Status.Live() || !cur.Expires.Equal(g.Expires) {
-					return false
-				}
-				cur.Status = model.StatusExpired
-				cur.Reason = "expired"
-				return true
-			})
-			if err != nil {
-				return overdue, err
-			}
-			if ok {
-				lag := max(confirmAt.Sub(g.Expires), 0)
-				e.ins.lag.Record(ctx, lag.Seconds(), metric.WithAttributes(attribute.String("kind", string(g.Kind))))
-				delete(e.loop.overdueAlerted, g.ID)
-				if e.onEnded != nil {
-					e.onEnded(*g, lag)
-				}
-				continue
-			}
-			unsettled = true
+			expires, kind := g.Expires, g.Kind
+			ops = append(ops, settleOp{grant: *g, action: "expire", note: "the cloud confirmed its bindings are removed",
+				mutate: func(cur *model.Grant) bool {
+					if !cur.Status.Live() || !cur.Expires.Equal(expires) {
+						return false
+					}
+					cur.Status = model.StatusExpired
+					cur.Reason = "expired"
+					return true
+				},
+				after: func(stored model.Grant) {
+					e.loop.cache.apply(stored)
+					lag := max(confirmAt.Sub(expires), 0)
+					e.ins.lag.Record(context.Background(), lag.Seconds(), metric.WithAttributes(attribute.String("kind", string(kind))))
+					if e.onEnded != nil {
+						e.onEnded(stored, lag)
+					}
+				}})
+			continue
 		case ended:
 			unsettled = true
 		case g.Status == model.StatusApproved && g.ActiveAt(now) && covered && e.allPresent(s, byScope, g):
-			ok, err := e.transitionOK(ctx, st, g, "activate", "the cloud confirmed its bindings", func(cur *model.Grant) bool {
-				if cur.Status != model.StatusApproved || !cur.Starts.Equal(g.Starts) || !cur.Expires.Equal(g.Expires) {
-					return false
-				}
-				cur.Status = model.StatusActive
-				return true
-			})
-			if err != nil {
-				return overdue, err
-			}
-			if ok {
-				active++
-				continue
-			}
-			unsettled = true
+			starts, expires := g.Starts, g.Expires
+			ops = append(ops, settleOp{grant: *g, action: "activate", note: "the cloud confirmed its bindings",
+				mutate: func(cur *model.Grant) bool {
+					if cur.Status != model.StatusApproved || !cur.Starts.Equal(starts) || !cur.Expires.Equal(expires) {
+						return false
+					}
+					cur.Status = model.StatusActive
+					return true
+				},
+				after: func(stored model.Grant) { e.loop.cache.apply(stored) }})
+			active++
+			continue
 		case g.Status == model.StatusApproved && g.ActiveAt(now):
 			unsettled = true
 		}
@@ -962,6 +994,7 @@ func (e *Engine) settle(ctx context.Context, st state.Store, s *snapshot, result
 			}
 		}
 	}
+	rec.enqueue(ctx, recordJob{settle: ops})
 	for id := range e.loop.overdueAlerted {
 		if !stillOverdue[id] {
 			delete(e.loop.overdueAlerted, id)
@@ -977,7 +1010,7 @@ func (e *Engine) settle(ctx context.Context, st state.Store, s *snapshot, result
 	if unsettled {
 		e.loop.retryAt = now.Add(retryUnsettled)
 	}
-	return overdue, nil
+	return overdue
 }
 
 // allPresent reports whether every desired binding of g is present with the
@@ -997,42 +1030,52 @@ func (e *Engine) allPresent(s *snapshot, byScope map[model.ScopeKey]*scopeResult
 	return true
 }
 
-// transition updates grant g with mutate under optimistic concurrency: on
+// transitionOK updates grant g with mutate under optimistic concurrency: on
 // a version conflict it re-reads the grant and asks mutate again, which
-// returns false when the change no longer applies.
-func (e *Engine) transition(ctx context.Context, st state.Store, g *model.Grant, action, note string, mutate func(*model.Grant) bool) error {
-	_, err := e.transitionOK(ctx, st, g, action, note, mutate)
-	return err
-}
-
-func (e *Engine) transitionOK(ctx context.Context, st state.Store, g *model.Grant, action, note string, mutate func(*model.Grant) bool) (bool, error) {
+// returns false when the change no longer applies. It reports whether the
+// grant was updated; the error is for a fenced write only (other failures
+// are logged, and the next pass decides again).
+func (e *Engine) transitionOK(ctx context.Context, st state.Store, g *model.Grant, action, note string, mutate func(*model.Grant) bool) (model.Grant, bool, error) {
 	cur := *g
 	for range 3 {
 		next := cur
 		next.Approvals = slices.Clone(cur.Approvals)
 		if !mutate(&next) {
-			return false, nil
+			return cur, false, nil
 		}
 		stored, err := st.UpdateGrant(ctx, next, state.Change{Actor: ActorReconcile, Action: action, Note: note})
 		if err == nil {
-			*g = stored
-			e.loop.seen[stored.ID] = stored.Version
-			e.log.Info("grant "+action, "grant", g.ID, "principal", g.Principal.String(), "role", g.Role, "status", g.Status)
-			return true, nil
+			e.noteSeen(stored.ID, stored.Version)
+			e.log.Debug("grant "+action, "grant", stored.ID, "principal", stored.Principal.String(), "role", stored.Role, "status", stored.Status)
+			return stored, true, nil
 		}
 		if fencedErr(err) != nil {
-			return false, err
+			return cur, false, err
 		}
 		if !errors.Is(err, state.ErrConflict) {
 			e.log.Warn("updating grant status", "grant", g.ID, "action", action, "error", err)
-			return false, nil
+			return cur, false, nil
 		}
 		if cur, err = st.GetGrant(ctx, g.ID); err != nil {
 			e.log.Warn("re-reading grant after a conflict", "grant", g.ID, "error", err)
-			return false, nil
+			return cur, false, nil
 		}
 	}
-	return false, nil
+	return cur, false, nil
+}
+
+// noteSeen records that the engine saw (or wrote) version v of grant id, so
+// the poll does not take it for someone else's change.
+func (e *Engine) noteSeen(id string, v int64) {
+	now := e.clock.Now()
+	e.seenMu.Lock()
+	defer e.seenMu.Unlock()
+	if e.loop.seen == nil {
+		return
+	}
+	if cur := e.loop.seen[id]; cur.version <= v {
+		e.loop.seen[id] = seenVersion{version: v, at: now}
+	}
 }
 
 // policyOps reads what PolicyOps needs from the store and returns the ops.
@@ -1103,7 +1146,8 @@ func (e *Engine) syncPolicy(ctx context.Context, st state.Store, now time.Time) 
 		}
 		// The full pass that follows a sync reconciles every scope.
 		e.log.Info("policy changed a grant", "grant", stored.ID, "action", op.Action, "note", op.Note)
-		e.loop.seen[stored.ID] = stored.Version
+		e.noteSeen(stored.ID, stored.Version)
+		e.loop.cache.apply(stored)
 	}
 	return errors.Join(errs...)
 }

@@ -57,6 +57,7 @@ func TestFaultsDoNotStallOtherScopes(t *testing.T) {
 	if got := r.grant(gDB.ID); got.Status != model.StatusApproved {
 		t.Errorf("g-db is %s with one scope unreadable", got.Status)
 	}
+	eventually(t, "the alert is delivered", func() bool { return len(r.alertsOf(reconcile.AlertPermanentFailure)) > 0 })
 	alerts := r.alertsOf(reconcile.AlertPermanentFailure)
 	if len(alerts) != 1 || alerts[0].Scope != acct1 || !strings.Contains(alerts[0].Message, "AccessDenied") {
 		t.Errorf("permanent-failure alerts: %+v; want one for %s", alerts, acct1)
@@ -137,6 +138,7 @@ func TestPermanentRefusalFailsGrant(t *testing.T) {
 	if len(recs) != 1 || recs[0].State != state.BindingFailed || !strings.Contains(recs[0].Detail, "ValidationError") || recs[0].Binding.Owner != g.ID {
 		t.Errorf("binding records: %+v", recs)
 	}
+	eventually(t, "the alert is delivered", func() bool { return len(r.alertsOf(reconcile.AlertPermanentFailure)) > 0 })
 	alerts := r.alertsOf(reconcile.AlertPermanentFailure)
 	if len(alerts) != 1 || alerts[0].Grant != g.ID || alerts[0].Binding == nil || alerts[0].Binding.Target != acctOps {
 		t.Errorf("alerts: %+v", alerts)

@@ -98,11 +98,28 @@ func (e *Engine) lead(ctx context.Context, lease state.Lease) {
 		e.leader.Store(false)
 		cancel(cause)
 	}
+	fenced := e.store.WithFence(lease.Fence())
+	var rec *recorder
+	if e.opts.Mode == ModeEnforce {
+		rec = newRecorder(e, fenced, stepDown)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { e.keepLease(lctx, stepDown) })
-	e.run(lctx, e.store.WithFence(lease.Fence()), stepDown)
+	e.run(lctx, fenced, rec, stepDown)
+	graceful := ctx.Err() != nil && context.Cause(lctx) == context.Cause(ctx)
 	stepDown(context.Canceled)
 	wg.Wait()
+	if rec != nil {
+		// On shutdown the lease is still ours for a while: finish the
+		// bookkeeping within half of it. A deposed leader's writes would
+		// be fenced: drop them.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.LeaseTTL/2)
+		if !graceful {
+			dcancel()
+		}
+		rec.close(dctx)
+		dcancel()
+	}
 
 	if cause := context.Cause(lctx); ctx.Err() == nil {
 		e.log.Warn("lost the reconcile lease; campaigning again", "cause", cause)

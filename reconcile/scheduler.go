@@ -3,7 +3,6 @@ package reconcile
 import (
 	"container/heap"
 	"context"
-	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -95,13 +94,16 @@ const (
 	// left unsettled for another reason than a failing scope (a grant
 	// changed under the pass).
 	retryUnsettled = time.Second
-	// pollSlack widens the window of grants polled for changes, for clock
-	// differences between replicas and for writes committed late.
-	pollSlack = 30 * time.Second
 	// passRetry is how soon a pass that could not run at all (store
 	// unreachable, no policy set) is tried again.
 	passRetry = 5 * time.Second
 )
+
+// seenVersion is the version of a grant the engine last saw, and when.
+type seenVersion struct {
+	version int64
+	at      time.Time
+}
 
 // backoffState is a failing scope's retry schedule.
 type backoffState struct {
@@ -140,7 +142,7 @@ type loopState struct {
 	ownerScopes map[string]map[model.ScopeKey]bool
 	// seen maps grant IDs to the version last seen, so the poll reacts
 	// only to changes (and not to the engine's own writes).
-	seen     map[string]int64
+	seen     map[string]seenVersion
 	lastPoll time.Time
 	// prevNow is the time of the previous pass: grants that fell due after
 	// it are fresh and get their scopes reconciled even in backoff.
@@ -148,6 +150,10 @@ type loopState struct {
 	// retryAt is when to run again for due grants left unsettled, zero if
 	// none.
 	retryAt time.Time
+	// rec writes this leadership term's bookkeeping; nil in report mode.
+	rec *recorder
+	// cache holds the live grants between full passes.
+	cache *grantCache
 	// scopeAlerts and overdueAlerted remember raised alerts, so each is
 	// raised once while it lasts.
 	scopeAlerts    map[model.ScopeKey]map[string]bool
@@ -158,9 +164,10 @@ func newLoopState() loopState {
 	return loopState{
 		backoff:        make(map[model.ScopeKey]*backoffState),
 		ownerScopes:    make(map[string]map[model.ScopeKey]bool),
-		seen:           make(map[string]int64),
+		seen:           make(map[string]seenVersion),
 		scopeAlerts:    make(map[model.ScopeKey]map[string]bool),
 		overdueAlerted: make(map[string]bool),
+		cache:          newGrantCache(),
 	}
 }
 
@@ -190,15 +197,20 @@ func (l *loopState) inBackoff(scope model.ScopeKey, now time.Time) bool {
 // resync and a Trigger or PolicyChanged call, then runs the pass that is
 // due. st is the store view fenced with the lease. It returns when ctx is
 // done or leadership is lost (stepDown called).
-func (e *Engine) run(ctx context.Context, st state.Store, stepDown func(error)) {
-	write := e.opts.Mode == ModeEnforce
+//
+// rec, nil in report mode, writes the bookkeeping.
+func (e *Engine) run(ctx context.Context, st state.Store, rec *recorder, stepDown func(error)) {
+	write := rec != nil
+	e.seenMu.Lock()
 	e.loop = newLoopState()
+	e.loop.rec = rec
+	e.seenMu.Unlock()
 	now := e.clock.Now()
 	if err := e.loadOwnerScopes(ctx, st); err != nil {
 		e.log.Warn("reading binding records at leadership start; the first full pass rebuilds them", "error", err)
 	}
 	e.loop.lastPoll = now
-	syncPolicy := true
+	syncPolicy, retryPolicy := true, false
 	nextResync := now // the first pass is a full one
 	nextPoll := now.Add(e.opts.PollInterval)
 	for ctx.Err() == nil {
@@ -217,41 +229,49 @@ func (e *Engine) run(ctx context.Context, st state.Store, stepDown func(error)) 
 				return
 			}
 			if err := e.syncPolicy(ctx, st, now); err != nil {
-				if errors.Is(err, state.ErrFenced) {
+				if fencedErr(err) != nil {
 					stepDown(err)
 					return
 				}
-				e.log.Error("applying the policy set to grants; retrying", "error", err)
-				e.policyChanged.Store(true)
+				// The full resync applies it again; make that soon.
+				e.log.Error("applying the policy set to grants; retrying", "error", err, "retry_in", passRetry)
+				retryPolicy = true
 			}
-			full = true
 		}
+		// After a policy change every scope is reconciled (in report mode
+		// too: the plan to report has changed).
+		full = full || syncPolicy
 		syncPolicy = false
-		if trig.poll || !now.Before(nextPoll) {
+		fired := e.loop.sched.popDue(now)
+		retry, ok := e.loop.nextRetry()
+		retryDue := ok && !retry.After(now)
+		// A targeted pass works from the grant cache: bring it up to date
+		// first. (A full pass reads every grant anyway.)
+		if !full && (trig.poll || !now.Before(nextPoll) || fired > 0 || retryDue || len(trig.scopes) > 0) {
 			for s := range e.pollChanges(ctx, st, now) {
 				trig.scopes[s] = true
 			}
 			nextPoll = now.Add(e.opts.PollInterval)
 		}
-		fired := e.loop.sched.popDue(now)
-		retry, ok := e.loop.nextRetry()
-		if full || len(trig.scopes) > 0 || fired > 0 || ok && !retry.After(now) {
+		if full || len(trig.scopes) > 0 || fired > 0 || retryDue {
 			if err := e.renew(ctx); err != nil {
 				stepDown(err)
 				return
 			}
-			out := e.pass(ctx, st, passRequest{full: full, scopes: trig.scopes, write: write, now: now})
+			out := e.pass(ctx, st, passRequest{full: full, scopes: trig.scopes, rec: rec, now: now})
 			if out.fenced != nil {
 				stepDown(out.fenced)
 				return
 			}
 			if full {
+				nextPoll = now.Add(e.opts.PollInterval)
 				nextResync = now.Add(e.opts.ResyncInterval)
-				if out.err != nil {
+				if out.err != nil || retryPolicy {
 					nextResync = now.Add(min(passRetry, e.opts.ResyncInterval))
 				}
 			}
 		}
+		retryPolicy = false
 		wake := nextResync
 		if nextPoll.Before(wake) {
 			wake = nextPoll
@@ -295,22 +315,32 @@ func (e *Engine) addOwnerScope(owner string, s model.ScopeKey) {
 	m[s] = true
 }
 
-// pollChanges reads the grants changed since the last poll and returns the
-// scopes they touch; it schedules their new instants.
+// pollSlack widens the window of grants polled for changes, for clock
+// differences between replicas and writes committed late: a third of the
+// lease TTL, since the leases already need the replicas' clocks to agree to
+// well within it. The full resync repairs anything a larger skew hides.
+func (e *Engine) pollSlack() time.Duration { return max(e.opts.LeaseTTL/3, time.Second) }
+
+// pollChanges reads the grants changed since the last poll, brings the
+// grant cache up to date, and returns the scopes of the grants someone
+// else changed; it schedules their new instants.
 func (e *Engine) pollChanges(ctx context.Context, st state.Store, now time.Time) map[model.ScopeKey]bool {
 	out := make(map[model.ScopeKey]bool)
 	set := e.opts.Policies()
-	gs, err := st.ListGrants(ctx, state.GrantFilter{UpdatedSince: e.loop.lastPoll.Add(-pollSlack)})
+	gs, err := st.ListGrants(ctx, state.GrantFilter{UpdatedSince: e.loop.lastPoll.Add(-e.pollSlack())})
 	if err != nil {
 		e.log.Warn("polling for changed grants", "error", err)
 		return out
 	}
 	e.loop.lastPoll = now
-	seen := make(map[string]int64, len(gs))
 	for i := range gs {
 		g := &gs[i]
-		seen[g.ID] = g.Version
-		if e.loop.seen[g.ID] == g.Version {
+		e.loop.cache.apply(*g)
+		e.seenMu.Lock()
+		known := e.loop.seen[g.ID].version >= g.Version
+		e.seenMu.Unlock()
+		e.noteSeen(g.ID, g.Version)
+		if known {
 			continue
 		}
 		e.loop.sched.add(g, now)
@@ -325,6 +355,14 @@ func (e *Engine) pollChanges(ctx context.Context, st state.Store, now time.Time)
 			}
 		}
 	}
-	e.loop.seen = seen
+	// A grant not seen for a while is not in the polled window any more;
+	// if it changes again its version is new anyway.
+	e.seenMu.Lock()
+	for id, v := range e.loop.seen {
+		if v.at.Before(now.Add(-2*e.pollSlack() - e.opts.PollInterval)) {
+			delete(e.loop.seen, id)
+		}
+	}
+	e.seenMu.Unlock()
 	return out
 }

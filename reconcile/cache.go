@@ -1,0 +1,75 @@
+package reconcile
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	"github.com/elevatehq/elevate/model"
+)
+
+// grantCache is the leader's copy of the live grants between full passes:
+// a full pass reloads it from the store, the poll before every targeted
+// pass applies the grants changed since (GrantFilter.UpdatedSince), and the
+// recorder applies the engine's own status changes. An expiry pass then
+// costs no read of every live grant. Versions order the updates, so a
+// stale read never undoes a newer one.
+type grantCache struct {
+	mu   sync.Mutex
+	live map[string]model.Grant
+	// gone remembers the version at which a grant left the live set, so an
+	// older read of it does not bring it back.
+	gone map[string]int64
+}
+
+func newGrantCache() *grantCache {
+	return &grantCache{live: make(map[string]model.Grant), gone: make(map[string]int64)}
+}
+
+// reset replaces the cache with the live grants read from the store.
+func (c *grantCache) reset(live []model.Grant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live = make(map[string]model.Grant, len(live))
+	c.gone = make(map[string]int64)
+	for _, g := range live {
+		c.live[g.ID] = g
+	}
+}
+
+// apply records g as read from the store (or just written); it reports
+// whether the cache changed.
+func (c *grantCache) apply(g model.Grant) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.gone[g.ID]; ok && v >= g.Version {
+		return false
+	}
+	if cur, ok := c.live[g.ID]; ok && cur.Version >= g.Version {
+		return false
+	}
+	if g.Status.Live() {
+		c.live[g.ID] = g
+		delete(c.gone, g.ID)
+		return true
+	}
+	_, was := c.live[g.ID]
+	delete(c.live, g.ID)
+	c.gone[g.ID] = g.Version
+	return was
+}
+
+// list returns the cached live grants in the store's order (request time,
+// then ID).
+func (c *grantCache) list() []model.Grant {
+	c.mu.Lock()
+	out := make([]model.Grant, 0, len(c.live))
+	for _, g := range c.live {
+		out = append(out, g)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b model.Grant) int {
+		return cmp.Or(a.RequestedAt.Compare(b.RequestedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}

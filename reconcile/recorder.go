@@ -1,0 +1,284 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/state"
+)
+
+// recorder writes a leader's bookkeeping (audit entries, binding records,
+// grant status changes) to the store, in the order the passes produced it,
+// on its own goroutine. The cloud writes of the next pass then never wait
+// for the store writes of the last one: with SQLite each of those is a
+// synced transaction, and ten thousand of them take longer than the lag
+// bound. Everything it writes is derived again by later passes, so work lost
+// in a crash or a change of leader is redone (except the audit entries of
+// cloud writes already made, which the cloud's own audit log still has).
+//
+// While a grant's status change or a binding record write is queued, passes
+// see it through pendingGrant and pendingRecords instead of the store,
+// so they neither queue it again nor act on the store's stale view.
+type recorder struct {
+	e        *Engine
+	st       state.Store
+	stepDown func(error)
+	jobs     chan recordJob
+	done     chan struct{}
+	// ctx ends the store calls of a recorder told to stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	grants  map[string]int
+	records map[model.BindingKey]pendingRecord
+	// mirror holds each loaded scope's binding records as they will be
+	// once the queue is written. The leader is the only writer of binding
+	// records, so between full passes (which load it from the store) it is
+	// the truth, and targeted passes need not read the store.
+	mirror map[model.ScopeKey]map[model.BindingKey]state.BindingRecord
+	seq    uint64
+	fenced error
+}
+
+// recordJob is one unit of bookkeeping: the audit entries and record writes
+// of one scope, or the status changes of one pass.
+type recordJob struct {
+	audit   []state.AuditEvent
+	records []recordOp
+	settle  []settleOp
+}
+
+// recordOp puts a binding record, or deletes it.
+type recordOp struct {
+	rec state.BindingRecord
+	del bool
+	seq uint64
+}
+
+type pendingRecord struct {
+	op recordOp
+}
+
+// settleOp is one grant status change and what to do once it is stored.
+type settleOp struct {
+	grant  model.Grant // as the pass saw it
+	action string
+	note   string
+	mutate func(*model.Grant) bool
+	after  func(stored model.Grant)
+}
+
+// recorderQueue bounds the queued jobs; a pass that finds it full waits,
+// which slows passes down to what the store can absorb.
+const recorderQueue = 4096
+
+// recordTimeout bounds the store writes of one job (a real-time I/O
+// timeout): a hung store must not hang the leader.
+const recordTimeout = time.Minute
+
+func newRecorder(e *Engine, st state.Store, stepDown func(error)) *recorder {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &recorder{
+		ctx: ctx, cancel: cancel,
+		e: e, st: st, stepDown: stepDown,
+		jobs:    make(chan recordJob, recorderQueue),
+		done:    make(chan struct{}),
+		grants:  make(map[string]int),
+		records: make(map[model.BindingKey]pendingRecord),
+		mirror:  make(map[model.ScopeKey]map[model.BindingKey]state.BindingRecord),
+	}
+	go r.run()
+	return r
+}
+
+// enqueue queues job; it marks its grants and records as pending first. It
+// waits while the queue is full, unless ctx ends (the job is then dropped;
+// a later pass redoes it).
+func (r *recorder) enqueue(ctx context.Context, job recordJob) {
+	if len(job.audit) == 0 && len(job.records) == 0 && len(job.settle) == 0 {
+		return
+	}
+	r.mu.Lock()
+	for i := range job.records {
+		r.seq++
+		op := &job.records[i]
+		op.seq = r.seq
+		k := op.rec.Binding.Key()
+		r.records[k] = pendingRecord{op: *op}
+		if m := r.mirror[k.Target.ScopeKey()]; m != nil {
+			if op.del {
+				delete(m, k)
+			} else {
+				m[k] = op.rec
+			}
+		}
+	}
+	for _, s := range job.settle {
+		r.grants[s.grant.ID]++
+	}
+	r.mu.Unlock()
+	select {
+	case r.jobs <- job:
+	case <-ctx.Done():
+		r.finish(job)
+	}
+}
+
+// pendingGrant reports whether a status change of grant id is queued.
+func (r *recorder) pendingGrant(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.grants[id] > 0
+}
+
+// view returns the mirrored binding records of scope, if it is loaded.
+func (r *recorder) view(scope model.ScopeKey) ([]state.BindingRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.mirror[scope]
+	if !ok {
+		return nil, false
+	}
+	out := make([]state.BindingRecord, 0, len(m))
+	for _, rec := range m {
+		out = append(out, rec)
+	}
+	slices.SortFunc(out, func(a, b state.BindingRecord) int { return compareBindings(a.Binding, b.Binding) })
+	return out, true
+}
+
+// load takes the records of scope just read from the store, applies the
+// queued writes, mirrors the result and returns it.
+func (r *recorder) load(scope model.ScopeKey, records []state.BindingRecord) []state.BindingRecord {
+	records = r.overlay(scope, records)
+	m := make(map[model.BindingKey]state.BindingRecord, len(records))
+	for _, rec := range records {
+		m[rec.Binding.Key()] = rec
+	}
+	r.mu.Lock()
+	r.mirror[scope] = m
+	r.mu.Unlock()
+	return records
+}
+
+// overlay returns records as they will be once the queued record writes of
+// scope are done.
+func (r *recorder) overlay(scope model.ScopeKey, records []state.BindingRecord) []state.BindingRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.records) == 0 {
+		return records
+	}
+	out := make([]state.BindingRecord, 0, len(records))
+	seen := make(map[model.BindingKey]bool, len(records))
+	for _, rec := range records {
+		k := rec.Binding.Key()
+		seen[k] = true
+		if p, ok := r.records[k]; ok {
+			if !p.op.del {
+				out = append(out, p.op.rec)
+			}
+			continue
+		}
+		out = append(out, rec)
+	}
+	for k, p := range r.records {
+		if !seen[k] && !p.op.del && k.Target.ScopeKey() == scope {
+			out = append(out, p.op.rec)
+		}
+	}
+	return out
+}
+
+// close stops taking jobs and waits until the queued ones are written, or
+// ctx ends (what is left is then dropped; later passes redo it).
+func (r *recorder) close(ctx context.Context) {
+	close(r.jobs)
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.mu.Lock()
+		r.fenced = fmt.Errorf("recorder stopped: %w", ctx.Err())
+		r.mu.Unlock()
+		r.cancel()
+		<-r.done
+	}
+	r.cancel()
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for job := range r.jobs {
+		r.mu.Lock()
+		stopped := r.fenced != nil
+		r.mu.Unlock()
+		if !stopped {
+			ctx, cancel := context.WithTimeout(r.ctx, recordTimeout)
+			err := r.write(ctx, job)
+			cancel()
+			if err != nil {
+				if f := fencedErr(err); f != nil {
+					r.mu.Lock()
+					r.fenced = f
+					r.mu.Unlock()
+					r.stepDown(f)
+				} else {
+					r.e.log.Error("recording reconcile results; the next pass redoes it", "error", err)
+				}
+			}
+		}
+		r.finish(job)
+	}
+}
+
+// finish clears what job marked as pending.
+func (r *recorder) finish(job recordJob) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, op := range job.records {
+		k := op.rec.Binding.Key()
+		if p, ok := r.records[k]; ok && p.op.seq == op.seq {
+			delete(r.records, k)
+		}
+	}
+	for _, s := range job.settle {
+		if r.grants[s.grant.ID]--; r.grants[s.grant.ID] <= 0 {
+			delete(r.grants, s.grant.ID)
+		}
+	}
+}
+
+func (r *recorder) write(ctx context.Context, job recordJob) error {
+	for _, a := range job.audit {
+		if _, err := r.st.AppendAudit(ctx, a); err != nil {
+			return fmt.Errorf("appending audit entry %s %s: %w", a.Action, a.Subject, err)
+		}
+	}
+	for _, op := range job.records {
+		var err error
+		if op.del {
+			err = r.st.DeleteBinding(ctx, op.rec.Binding)
+		} else {
+			err = r.st.PutBinding(ctx, op.rec)
+		}
+		if err != nil {
+			return fmt.Errorf("recording binding %s of %s: %w", op.rec.Binding.Target, op.rec.Binding.Principal, err)
+		}
+	}
+	for _, s := range job.settle {
+		g := s.grant
+		stored, ok, err := r.e.transitionOK(ctx, r.st, &g, s.action, s.note, s.mutate)
+		if err != nil {
+			return err
+		}
+		if ok && s.after != nil {
+			s.after(stored)
+		}
+	}
+	return nil
+}
