@@ -50,6 +50,8 @@ func TestAuthMatrix(t *testing.T) {
 		}
 		return m
 	}
+	adminOnly := map[string]want{anonymous: unauth401, requester: forbid("admin-only"), other: forbid("admin-only"),
+		approver: forbid("admin-only"), admin: ok200, breakglass: bg403}
 	endpoints := []endpoint{
 		{"POST /v1/requests", "POST", static("/v1/requests"), map[string]any{"role": "db-read", "justification": "slow query"},
 			map[string]want{anonymous: unauth401, requester: created201, other: created201, approver: created201, admin: created201, breakglass: bg403}},
@@ -65,6 +67,15 @@ func TestAuthMatrix(t *testing.T) {
 			map[string]want{anonymous: unauth401, requester: ok200, other: forbid("not-grantee"), approver: forbid("not-grantee"), admin: forbid("not-grantee"), breakglass: bg403}},
 		{"POST /v1/grants/{id}/revoke", "POST", grantPath("/revoke", live), map[string]any{"reason": "done"},
 			map[string]want{anonymous: unauth401, requester: ok200, other: forbid("not-grantee"), approver: forbid("not-grantee"), admin: ok200, breakglass: bg403}},
+		{"GET /v1/incidents", "GET", static("/v1/incidents"), nil, adminOnly},
+		{"GET /v1/incidents/{id}", "GET", func(e *env) string { return "/v1/incidents/" + e.openIncident().ID }, nil, adminOnly},
+		{"POST /v1/incidents/{id}/review", "POST", func(e *env) string { return "/v1/incidents/" + e.openIncident().ID + "/review" },
+			map[string]any{"notes": "IdP outage INC-9; credentials rotated"}, adminOnly},
+		{"POST /v1/declarations", "POST", static("/v1/declarations"), map[string]any{"policy": "idp-outage", "reason": "identity-provider-outage", "for": "1h"},
+			map[string]want{anonymous: unauth401, requester: created201, other: created201, approver: created201, admin: created201, breakglass: bg403}},
+		{"GET /v1/declarations", "GET", static("/v1/declarations"), nil, adminOnly},
+		{"GET /v1/breakglass/check", "GET", static("/v1/breakglass/check"), nil, adminOnly},
+		{"GET /v1/report", "GET", static("/v1/report"), nil, adminOnly},
 		{"GET /v1/policies", "GET", static("/v1/policies"), nil,
 			map[string]want{anonymous: unauth401, requester: ok200, other: ok200, approver: ok200, admin: ok200, breakglass: bg403}},
 		{"GET /v1/whoami", "GET", static("/v1/whoami"), nil,

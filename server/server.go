@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	bglass "github.com/elevatehq/elevate/breakglass"
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/policies"
 	"github.com/elevatehq/elevate/server/auth"
@@ -62,15 +63,22 @@ type Options struct {
 	// Logger receives one line per request and internal errors; nil
 	// discards. Tokens and Authorization headers are never logged.
 	Logger *slog.Logger
+	// AuditSources are the configured audit sources, which GET
+	// /v1/breakglass/check expects to be healthy.
+	AuditSources []bglass.SourceInfo
+	// Getenv reads the notifiers' environment variables for the readiness
+	// check; nil leaves notifiers out of it.
+	Getenv func(string) string
 }
 
 // Server is elevate's HTTP API.
 type Server struct {
-	opts    Options
-	svc     *Service
-	log     *slog.Logger
-	handler http.Handler
-	routes  []route
+	opts      Options
+	svc       *Service
+	incidents *IncidentService
+	log       *slog.Logger
+	handler   http.Handler
+	routes    []route
 }
 
 // route is one endpoint: the method and path pattern registered on the mux.
@@ -93,6 +101,7 @@ func New(opts Options) *Server {
 		s.opts.Policies = func() *policies.Set { return nil }
 	}
 	s.svc = NewService(ServiceConfig{Store: opts.Store, Policies: s.opts.Policies, Clock: s.opts.Clock, Trigger: opts.Trigger})
+	s.incidents = &IncidentService{store: opts.Store, policies: s.opts.Policies, clock: s.opts.Clock, sources: opts.AuditSources, getenv: opts.Getenv}
 	s.routes = []route{
 		{"POST", "/v1/requests", s.handleRequest},
 		{"GET", "/v1/grants", s.handleList},
@@ -101,6 +110,13 @@ func New(opts Options) *Server {
 		{"POST", "/v1/grants/{id}/deny", s.handleDeny},
 		{"POST", "/v1/grants/{id}/extend", s.handleExtend},
 		{"POST", "/v1/grants/{id}/revoke", s.handleRevoke},
+		{"GET", "/v1/incidents", s.handleListIncidents},
+		{"GET", "/v1/incidents/{id}", s.handleGetIncident},
+		{"POST", "/v1/incidents/{id}/review", s.handleReviewIncident},
+		{"POST", "/v1/declarations", s.handleDeclare},
+		{"GET", "/v1/declarations", s.handleListDeclarations},
+		{"GET", "/v1/breakglass/check", s.handleBreakglassCheck},
+		{"GET", "/v1/report", s.handleReport},
 		{"GET", "/v1/policies", s.handlePolicies},
 		{"GET", "/v1/whoami", s.handleWhoami},
 		{"GET", "/v1/openapi.json", s.handleOpenAPI},
