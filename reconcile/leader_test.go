@@ -216,7 +216,19 @@ func freshSchema(t testing.TB, dsn string) string {
 // leader's first store write fails with ErrFenced; it stops acting as
 // leader at once, records nothing, and campaigns again.
 func TestStaleLeaderIsFenced(t *testing.T) {
-	st, err := state.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "state.db"))
+	testStaleLeader(t, "sqlite:"+filepath.Join(t.TempDir(), "state.db"))
+}
+
+func TestStaleLeaderIsFencedPostgres(t *testing.T) {
+	dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("ELEVATE_TEST_POSTGRES not set: the PostgreSQL fencing test is skipped (set it to a postgres:// URL of a scratch database)")
+	}
+	testStaleLeader(t, freshSchema(t, dsn))
+}
+
+func testStaleLeader(t *testing.T, storeURL string) {
+	st, err := state.Open(t.Context(), storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
