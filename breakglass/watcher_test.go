@@ -28,7 +28,7 @@ const hookSecret = "whsec-watcher-test"
 // its own code and keeps the alerts it accepted, dropping repeats of an
 // Idempotency-Key the way a careful receiver does.
 type hook struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -40,7 +40,7 @@ type hook struct {
 	received chan notify.Alert
 }
 
-func newHook(t *testing.T) *hook {
+func newHook(t testing.TB) *hook {
 	h := &hook{t: t, keys: map[string]bool{}, received: make(chan notify.Alert, 100)}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.srv.Close)
@@ -340,7 +340,7 @@ func TestWatcherReportsSourceFailures(t *testing.T) {
 }
 
 // runRig is a rig whose watchers run for real (real clock, lease, loops).
-func startWatcher(t *testing.T, r *rig, holder string, poll time.Duration) (*Watcher, context.CancelFunc, chan struct{}) {
+func startWatcher(t testing.TB, r *rig, holder string, poll time.Duration) (*Watcher, context.CancelFunc, chan struct{}) {
 	t.Helper()
 	env := map[string]string{"PAGER_URL": r.hook.srv.URL, "PAGER_SECRET": hookSecret}
 	fs := &FileSource{Dir: r.dir, Format: SourceCloudTrail}
