@@ -18,11 +18,13 @@ import (
 func newBreakglassCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "breakglass",
-		Short: "Break-glass accounts: find their use in audit logs",
+		Short: "Break-glass accounts: declare an emergency, check detection, scan audit logs",
 		Long: `Commands about the named emergency accounts of the policies' break_glass
 blocks.
 
-  scan   find break-glass account use in exported audit logs (no server, no cloud)`,
+  scan     find break-glass account use in exported audit logs (no server, no cloud)
+  declare  announce an emergency before using a break-glass account (server)
+  check    readiness of break-glass detection (server)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SetOut(s.err)
@@ -30,7 +32,7 @@ blocks.
 			return usageErr("name a subcommand, e.g. elevate breakglass scan --help")
 		},
 	}
-	cmd.AddCommand(newBreakglassScanCmd(s))
+	cmd.AddCommand(newBreakglassScanCmd(s), newBreakglassDeclareCmd(s), newBreakglassCheckCmd(s))
 	return cmd
 }
 
