@@ -124,8 +124,14 @@ func (r *engineRig) stop() {
 // approved stores an approved grant of db-admin for p over [starts, expires).
 func (r *engineRig) approved(id string, p model.Principal, starts, expires time.Time) {
 	r.t.Helper()
+	r.approvedRole(id, p, "db-admin", starts, expires)
+}
+
+// approvedRole stores an approved grant of role for p over [starts, expires).
+func (r *engineRig) approvedRole(id string, p model.Principal, role string, starts, expires time.Time) {
+	r.t.Helper()
 	_, err := r.store.CreateGrant(context.Background(), model.Grant{
-		ID: id, Kind: model.KindJIT, Principal: p, Role: "db-admin", Policy: "db", Status: model.StatusApproved,
+		ID: id, Kind: model.KindJIT, Principal: p, Role: role, Policy: "db", Status: model.StatusApproved,
 		Duration: expires.Sub(starts), Starts: starts, Expires: expires, Justification: "test",
 	}, state.Change{Actor: p.String(), Action: "request"})
 	if err != nil {

@@ -104,6 +104,7 @@ type wire struct {
 	writes    []*iampb.Policy
 	downgrade bool
 	beforeSet func(*iampb.SetIamPolicyRequest)
+	afterSet  func(*iampb.SetIamPolicyRequest, error)
 }
 
 func (w *wire) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -118,11 +119,16 @@ func (w *wire) intercept(ctx context.Context, method string, req, reply any, cc 
 		w.reads = append(w.reads, r.GetOptions().GetRequestedPolicyVersion())
 	case *iampb.SetIamPolicyRequest:
 		w.writes = append(w.writes, proto.CloneOf(r.GetPolicy()))
-		if f := w.beforeSet; f != nil {
-			w.mu.Unlock()
-			f(r)
-			w.mu.Lock()
+		before, after := w.beforeSet, w.afterSet
+		w.mu.Unlock()
+		if before != nil {
+			before(r)
 		}
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if after != nil {
+			after(r, err)
+		}
+		return err
 	}
 	w.mu.Unlock()
 	return invoker(ctx, method, req, reply, cc, opts...)
