@@ -189,9 +189,12 @@ func SlackMessage(a *Alert) SlackPayload {
 	if len(a.Actions) > 0 {
 		var lines []string
 		for _, act := range a.Actions {
-			lines = append(lines, "`"+slackEscape(act)+"`")
+			if strings.HasPrefix(act, "elevate ") {
+				act = "`" + act + "`"
+			}
+			lines = append(lines, "• "+slackEscape(act))
 		}
-		blocks = append(blocks, SlackBlock{Type: "context", Elements: []SlackText{mrk("Next: " + strings.Join(lines, "  "))}})
+		blocks = append(blocks, SlackBlock{Type: "context", Elements: []SlackText{mrk("*Next*\n" + strings.Join(lines, "\n"))}})
 	}
 	return SlackPayload{Text: icon + " " + slackEscape(a.Summary), Blocks: blocks}
 }
