@@ -5,10 +5,9 @@ BENCHTIME ?= 1x
 
 .PHONY: run test build vet fmt-check bench fuzz clean
 
-## run: the daemon in dev mode (until the daemon lands: validate and test the example policies)
+## run: the whole product on this machine: temporary SQLite, the example policies, the in-memory cloud emulator, a printed dev token
 run:
-	$(GO) run ./cmd/elevate validate examples/policies
-	$(GO) run ./cmd/elevate test examples/policies
+	$(GO) run ./cmd/elevate dev
 
 ## test: the whole test suite (PostgreSQL tests run when ELEVATE_TEST_POSTGRES holds a DSN)
 test:
