@@ -68,6 +68,9 @@ type Config struct {
 	// Memory configures the in-memory provider; nil when absent.
 	Memory    *MemoryConfig
 	Telemetry TelemetryConfig
+	// AuditSources are the audit_source blocks: what the break-glass
+	// watchers read (breakglass_daemon.go).
+	AuditSources []AuditSourceConfig
 }
 
 // AuthConfig says how API callers authenticate.
@@ -213,6 +216,9 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 			diags = append(diags, decodeConfigFile(f.Body, cfg)...)
 			dir := filepath.Dir(path)
 			cfg.Policies = relativeTo(dir, cfg.Policies)
+			for i := range cfg.AuditSources {
+				cfg.AuditSources[i].Path = relativeTo(dir, cfg.AuditSources[i].Path)
+			}
 			if p, ok := strings.CutPrefix(cfg.State, "sqlite:"); ok && p != ":memory:" && !strings.HasPrefix(p, "//") {
 				cfg.State = "sqlite:" + relativeTo(dir, p)
 			}
@@ -255,6 +261,7 @@ var configSchema = &hcl.BodySchema{
 		{Type: "gcp"},
 		{Type: "aws"},
 		{Type: "azure"},
+		{Type: "audit_source", LabelNames: []string{"name"}},
 	},
 }
 
@@ -275,6 +282,10 @@ func decodeConfigFile(body hcl.Body, cfg *Config) hcl.Diagnostics {
 	}
 	seen := map[string]*hcl.Block{}
 	for _, b := range content.Blocks {
+		if b.Type == "audit_source" {
+			diags = append(diags, decodeAuditSourceBlock(b, cfg)...)
+			continue
+		}
 		if prev := seen[b.Type]; prev != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -634,6 +645,7 @@ var configEnv = []string{
 	"ELEVATE_RESYNC_INTERVAL", "ELEVATE_LEASE_TTL",
 	"ELEVATE_MEMORY_CLOUDS", "ELEVATE_MEMORY_ENDPOINT", "ELEVATE_MEMORY_DAEMON_ENFORCED",
 	"ELEVATE_SERVICE_NAME", "ELEVATE_LOG_LEVEL", "ELEVATE_LOG_FORMAT",
+	"ELEVATE_AUDIT_SOURCES",
 }
 
 // applyEnv overrides cfg with the ELEVATE_* variables that are set and not
@@ -700,6 +712,14 @@ func applyEnv(cfg *Config, getenv func(string) string) hcl.Diagnostics {
 	}
 
 	var s string
+	if str("ELEVATE_AUDIT_SOURCES", &s) {
+		srcs, err := ParseAuditSourcesEnv(s)
+		if err != nil {
+			bad("ELEVATE_AUDIT_SOURCES", err.Error())
+		} else {
+			cfg.AuditSources = srcs
+		}
+	}
 	if str("ELEVATE_STATIC_TOKENS", &s) {
 		toks, err := ParseStaticTokensEnv(s)
 		if err != nil {

@@ -152,6 +152,8 @@ func TestLoadConfigEnvOverrides(t *testing.T) {
 		{"ELEVATE_SERVICE_NAME", "svc", func(c *Config) any { return c.Telemetry.ServiceName }, "svc"},
 		{"ELEVATE_LOG_LEVEL", "warn", func(c *Config) any { return c.Telemetry.LogLevel }, "warn"},
 		{"ELEVATE_LOG_FORMAT", "json", func(c *Config) any { return c.Telemetry.LogFormat }, "json"},
+		{"ELEVATE_AUDIT_SOURCES", "trail=cloudtrail:/srv/audit/aws;poll=2s", func(c *Config) any { return c.AuditSources },
+			[]AuditSourceConfig{{Name: "trail", Type: "file", Path: "/srv/audit/aws", Format: "cloudtrail", Poll: 2 * time.Second}}},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -52,7 +52,10 @@ func newDevCmd(s *streams) *cobra.Command {
 example policies (or --policies), and the in-memory emulator standing in for
 every cloud the policies mention. It prints a dev token (an administrator
 who may request the example roles), a second token for an approver, and the
-commands to try next. Ctrl-C stops it and deletes the temporary store
+commands to try next. Break-glass detection watches a directory per log
+format under the temporary directory; dropping the printed sample sign-in
+there opens an incident, and the alerts of notifiers whose URLs are not in
+the environment print in this terminal. Ctrl-C stops it and deletes the temporary store
 (unless --keep).
 
 Nothing here talks to a real cloud.`,
@@ -98,6 +101,12 @@ Nothing here talks to a real cloud.`,
 				{Name: "dev", Principal: model.MustPrincipal(devPrincipal), Groups: devGroups, Admin: true, Dev: true, SHA256: devHash},
 				{Name: "dev-approver", Principal: model.MustPrincipal(approverPrincipal), Groups: apprGroups, Dev: true, SHA256: apprHash},
 			}
+			bg, err := setupDevBreakglass(dir, set, s.out)
+			if err != nil {
+				return usageErr("setting up break-glass detection: %w", err)
+			}
+			defer bg.close()
+			cfg.AuditSources = bg.sources
 			provs := map[model.Cloud]providers.Provider{}
 			for _, c := range allClouds {
 				provs[c] = memory.New(memory.Options{Cloud: c})
@@ -106,6 +115,7 @@ Nothing here talks to a real cloud.`,
 			defer stop()
 			return runDaemon(ctx, s, cfg, daemonExtras{
 				Providers: provs,
+				Getenv:    bg.getenv,
 				ServerLogger: func(l *slog.Logger) *slog.Logger {
 					if verbose {
 						return l
@@ -118,7 +128,7 @@ Nothing here talks to a real cloud.`,
 					printDevBanner(s.out, devBanner{
 						URL: url, Dir: dir, Keep: keep, Policies: policyDir, Set: ps.Current(),
 						DevToken: devToken, ApproverToken: apprToken, DevGroups: devGroups,
-						ApproverGroups: apprGroups, Command: elevateCommand(),
+						ApproverGroups: apprGroups, Command: elevateCommand(), Breakglass: bg.printBanner,
 					})
 				},
 			})
@@ -212,6 +222,8 @@ type devBanner struct {
 	DevToken, ApproverToken   string
 	DevGroups, ApproverGroups []model.Principal
 	Command                   string
+	// Breakglass prints how to try break-glass detection.
+	Breakglass func(w io.Writer, command string)
 }
 
 // demoRole picks the role to try first: one a self-service jit policy
@@ -288,6 +300,9 @@ func printDevBanner(w io.Writer, b devBanner) {
 		p("  ELEVATE_TOKEN=%s %s approve ID", b.ApproverToken, e)
 	}
 	p("")
+	if b.Breakglass != nil {
+		b.Breakglass(w, e)
+	}
 	p("Metrics: %s/metrics   Health: %s/readyz   API: %s/v1/openapi.json", b.URL, b.URL, b.URL)
 	p("Press Ctrl-C to stop.")
 	p("")

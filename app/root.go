@@ -97,6 +97,7 @@ and Azure, removes them at expiry, and watches audit logs for break-glass use.`,
 		newVersionCmd(s),
 	)
 	root.AddCommand(clientCmds(s)...)
+	root.AddCommand(newIncidentsCmd(s), newReportCmd(s))
 	return root
 }
 

@@ -33,11 +33,12 @@ func newServeCmd(s *streams) *cobra.Command {
 	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve --config elevate.hcl",
-		Short: "Run the daemon: API, reconcile loop and policy reloads",
+		Short: "Run the daemon: API, reconcile loop, audit watchers and policy reloads",
 		Long: `Serve runs the elevate daemon: the HTTP API (with /healthz, /readyz and
 /metrics), the reconcile loop that makes the clouds match the grants, and
 policy hot reload (on file changes and SIGHUP; a broken reload keeps the
-last good set).
+last good set), and the break-glass audit watchers of the audit_source
+blocks (docs/break-glass.md).
 
 Every setting of the configuration file can also come from an ELEVATE_*
 environment variable, which wins over the file; without --config (or
@@ -81,6 +82,8 @@ type daemonExtras struct {
 	Listening func(url string, ps *policySource)
 	// ServerLogger replaces the API's request logger.
 	ServerLogger func(*slog.Logger) *slog.Logger
+	// Getenv replaces os.Getenv for the notifiers' URLs and secrets.
+	Getenv func(string) string
 }
 
 // runDaemon runs the daemon until ctx is cancelled, then shuts it down
@@ -164,6 +167,16 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	ps.OnChange(engine.PolicyChanged)
 	registerDaemonMetrics(tel, engine)
 
+	getenv := os.Getenv
+	if x.Getenv != nil {
+		getenv = x.Getenv
+	}
+	watcher, err := newWatcher(watcherSetup{cfg: cfg, store: store, policies: ps.Current, logger: logger, meters: tel.Meters,
+		holder: hostname + "/" + ln.Addr().String(), leaseTTL: cfg.Reconcile.LeaseTTL, getenv: getenv})
+	if err != nil {
+		return usageErr("configuring the audit watchers: %w", err)
+	}
+
 	serverLog := logger.With("component", "api")
 	if x.ServerLogger != nil {
 		serverLog = x.ServerLogger(serverLog)
@@ -182,6 +195,8 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 		Ready:         leaderReady(store, engine),
 		Metrics:       tel.Metrics,
 		Logger:        serverLog,
+		AuditSources:  watcher.Sources(),
+		Getenv:        getenv,
 	})
 
 	httpSrv := &http.Server{
@@ -201,6 +216,14 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go ps.Watch(watchCtx)
+
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAudit()
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		_ = watcher.Run(auditCtx)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -234,6 +257,12 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	}
 	stopWatch()
 	stopEngine()
+	stopAudit()
+	select {
+	case <-auditDone:
+	case <-sctx.Done():
+		logger.Warn("the audit watchers did not stop in time; their lease lapses after its TTL")
+	}
 	select {
 	case err := <-engineDone:
 		if err != nil && !errors.Is(err, context.Canceled) && runErr == nil {

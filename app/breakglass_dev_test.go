@@ -1,0 +1,75 @@
+package app
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var devSampleRe = regexp.MustCompile(`cp (\S+sample-signin-\S+\.json) (\S+)/`)
+
+// TestDevModeBreakglass follows the dev banner's break-glass lines: the
+// sample sign-in dropped into the watched directory opens an undeclared
+// incident, whose alert prints in the dev terminal, and the readiness check
+// passes with every example account watched.
+func TestDevModeBreakglass(t *testing.T) {
+	t.Parallel()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	d := startElevate(t, dir, nil, "dev", "--listen", addr, "--policies", filepath.Join(root, "examples", "policies"))
+	d.url = "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(d.stdout.String(), "Press Ctrl-C to stop.") {
+		if d.exited() || time.Now().After(deadline) {
+			t.Fatalf("elevate dev did not print its banner\nstdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	banner := d.stdout.String()
+	cp := devSampleRe.FindStringSubmatch(banner)
+	tok := devTokenRe.FindStringSubmatch(banner)
+	if cp == nil || tok == nil || !strings.Contains(banner, "Break-glass detection watches") {
+		t.Fatalf("the banner lacks the break-glass lines:\n%s", banner)
+	}
+	env := clientEnv(d, tok[1])
+	if out, err := exec.Command("cp", cp[1], cp[2]+"/").CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.stdout.String(), "[dev notifier security-pager] CRITICAL incident-opened: Undeclared break-glass use") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert printed\nstdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(d.stdout.String(), "[dev notifier security-slack]") {
+		t.Errorf("the Slack notifier's alert did not print:\n%s", d.stdout)
+	}
+	out, errOut, code := runElevate(t, dir, env, "incidents", "--open", "--format", "json")
+	var l struct {
+		Incidents []struct {
+			Severity string `json:"severity"`
+			Declared bool   `json:"declared"`
+		} `json:"incidents"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil || code != 0 || len(l.Incidents) != 1 || l.Incidents[0].Declared {
+		t.Fatalf("incidents: exit %d %v\n%s%s", code, err, out, errOut)
+	}
+	out, errOut, code = runElevate(t, dir, env, "breakglass", "check")
+	if code != 0 || !strings.Contains(out, "Ready") {
+		t.Fatalf("breakglass check in dev mode: exit %d\n%s%s", code, out, errOut)
+	}
+	d.signal(t, syscall.SIGINT)
+	if c := d.exitCode(t, 15*time.Second); c != 0 {
+		t.Fatalf("dev mode exited %d\n%s", c, d.stderr)
+	}
+}
