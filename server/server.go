@@ -406,7 +406,7 @@ func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request) func(Outco
 func (s *Server) writeServiceError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := asAPIError(err)
 	if ae.Status >= 500 {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", ae.Code, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", ae.Code, "err", err)
 	}
 	writeError(w, ae)
 }
