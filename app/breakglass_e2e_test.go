@@ -262,6 +262,20 @@ func TestServeBreakglassEndToEnd(t *testing.T) {
 		t.Fatalf("incidents after the declared sign-in: %+v", incs)
 	}
 
+	out, _, code = runElevate(t, dir, clientEnv, "incidents", "--open")
+	if code != 0 || !strings.Contains(out, undeclared) || !strings.Contains(out, "critical (undeclared)") || !strings.Contains(out, "warning (declared)") {
+		t.Fatalf("elevate incidents --open: exit %d\n%s", code, out)
+	}
+	out, _, code = runElevate(t, dir, clientEnv, "incidents", "show", undeclared)
+	if code != 0 || !strings.Contains(out, "ConsoleLogin  success  203.0.113.7  trail-1.jsonl: record 2") || !strings.Contains(out, "incident-opened  security-pager  delivered") {
+		t.Fatalf("elevate incidents show: exit %d\n%s", code, out)
+	}
+	// Incidents are for admins.
+	_, errOut, code = runElevate(t, dir, []string{"ELEVATE_ADDR=" + p.url, "ELEVATE_TOKEN=" + engToken}, "incidents")
+	if code != 1 || !strings.Contains(errOut, "admin-only") {
+		t.Fatalf("elevate incidents as a non-admin: exit %d\n%s", code, errOut)
+	}
+
 	// 3. The review deadline (4s) passes: each incident is re-alerted.
 	reminded := map[string]bool{}
 	deadline := time.Now().Add(20 * time.Second)
