@@ -197,6 +197,9 @@ type Engine struct {
 	pollRequested bool
 	wake          chan struct{}
 	policyChanged atomic.Bool
+	// settleRetry asks for a pass soon: the recorder could not store a
+	// status change the cloud has confirmed.
+	settleRetry atomic.Bool
 
 	leaseMu sync.Mutex
 	lease   state.Lease

@@ -749,6 +749,14 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 	overdue := 0
 	if write {
 		overdue = e.settle(ctx, req.rec, snap, results)
+	} else {
+		active := int64(0)
+		for i := range snap.live {
+			if snap.live[i].Status == model.StatusActive {
+				active++
+			}
+		}
+		e.activeGrants.Store(active)
 	}
 	for i := range snap.live {
 		e.noteSeen(snap.live[i].ID, snap.live[i].Version)
@@ -1033,8 +1041,8 @@ func (e *Engine) allPresent(s *snapshot, byScope map[model.ScopeKey]*scopeResult
 // transitionOK updates grant g with mutate under optimistic concurrency: on
 // a version conflict it re-reads the grant and asks mutate again, which
 // returns false when the change no longer applies. It reports whether the
-// grant was updated; the error is for a fenced write only (other failures
-// are logged, and the next pass decides again).
+// grant was updated; an error means the store failed (or the write was
+// fenced).
 func (e *Engine) transitionOK(ctx context.Context, st state.Store, g *model.Grant, action, note string, mutate func(*model.Grant) bool) (model.Grant, bool, error) {
 	cur := *g
 	for range 3 {
@@ -1049,16 +1057,16 @@ func (e *Engine) transitionOK(ctx context.Context, st state.Store, g *model.Gran
 			e.log.Debug("grant "+action, "grant", stored.ID, "principal", stored.Principal.String(), "role", stored.Role, "status", stored.Status)
 			return stored, true, nil
 		}
-		if fencedErr(err) != nil {
-			return cur, false, err
-		}
-		if !errors.Is(err, state.ErrConflict) {
-			e.log.Warn("updating grant status", "grant", g.ID, "action", action, "error", err)
+		switch {
+		case errors.Is(err, state.ErrInvalid):
+			// The grant ended meanwhile (terminal grants cannot change).
+			e.log.Debug("grant status change no longer applies", "grant", g.ID, "action", action, "error", err)
 			return cur, false, nil
+		case !errors.Is(err, state.ErrConflict):
+			return cur, false, fmt.Errorf("updating grant %s (%s): %w", g.ID, action, err)
 		}
 		if cur, err = st.GetGrant(ctx, g.ID); err != nil {
-			e.log.Warn("re-reading grant after a conflict", "grant", g.ID, "error", err)
-			return cur, false, nil
+			return cur, false, fmt.Errorf("re-reading grant %s after a conflict: %w", g.ID, err)
 		}
 	}
 	return cur, false, nil

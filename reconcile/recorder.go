@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -218,18 +219,15 @@ func (r *recorder) run() {
 		stopped := r.fenced != nil
 		r.mu.Unlock()
 		if !stopped {
-			ctx, cancel := context.WithTimeout(r.ctx, recordTimeout)
-			err := r.write(ctx, job)
-			cancel()
-			if err != nil {
-				if f := fencedErr(err); f != nil {
-					r.mu.Lock()
-					r.fenced = f
-					r.mu.Unlock()
-					r.stepDown(f)
-				} else {
-					r.e.log.Error("recording reconcile results; the next pass redoes it", "error", err)
+			if err := r.write(job); err != nil {
+				f := fencedErr(err)
+				if f == nil {
+					f = err
 				}
+				r.mu.Lock()
+				r.fenced = f
+				r.mu.Unlock()
+				r.stepDown(f)
 			}
 		}
 		r.finish(job)
@@ -253,28 +251,84 @@ func (r *recorder) finish(job recordJob) {
 	}
 }
 
-func (r *recorder) write(ctx context.Context, job recordJob) error {
+// Retries of a failed store write within the recorder.
+const (
+	recordAttempts = 4
+	recordBackoff  = 100 * time.Millisecond
+)
+
+// do runs one store write, each attempt bounded by recordTimeout, and
+// retries it with backoff unless it failed for a reason retrying cannot fix
+// (fenced, invalid, not found) or the recorder is stopping.
+func (r *recorder) do(f func(ctx context.Context) error) error {
+	var err error
+	for attempt := range recordAttempts {
+		if attempt > 0 {
+			t := r.e.clock.TimerAt(r.e.clock.Now().Add(recordBackoff << (2 * (attempt - 1))))
+			select {
+			case <-r.ctx.Done():
+				t.Stop()
+				return err
+			case <-t.C():
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, recordTimeout)
+		err = f(ctx)
+		cancel()
+		if err == nil || fencedErr(err) != nil || errors.Is(err, state.ErrInvalid) || errors.Is(err, state.ErrNotFound) || r.ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// write writes job. A write that keeps failing is logged and skipped (later
+// passes redo records and status changes; a lost audit entry is logged in
+// full); only a fenced write stops the recorder, returned as the error.
+func (r *recorder) write(job recordJob) error {
+	log := r.e.log
 	for _, a := range job.audit {
-		if _, err := r.st.AppendAudit(ctx, a); err != nil {
-			return fmt.Errorf("appending audit entry %s %s: %w", a.Action, a.Subject, err)
+		err := r.do(func(ctx context.Context) error { _, err := r.st.AppendAudit(ctx, a); return err })
+		if fencedErr(err) != nil {
+			return err
+		}
+		if err != nil {
+			log.Error("appending an audit entry failed; the entry is lost", "error", err,
+				"actor", a.Actor, "action", a.Action, "subject", a.Subject, "data", string(a.Data))
 		}
 	}
 	for _, op := range job.records {
-		var err error
-		if op.del {
-			err = r.st.DeleteBinding(ctx, op.rec.Binding)
-		} else {
-			err = r.st.PutBinding(ctx, op.rec)
+		err := r.do(func(ctx context.Context) error {
+			if op.del {
+				return r.st.DeleteBinding(ctx, op.rec.Binding)
+			}
+			return r.st.PutBinding(ctx, op.rec)
+		})
+		if fencedErr(err) != nil {
+			return err
 		}
 		if err != nil {
-			return fmt.Errorf("recording binding %s of %s: %w", op.rec.Binding.Target, op.rec.Binding.Principal, err)
+			log.Error("recording a binding failed; a later pass records it again", "error", err,
+				"target", op.rec.Binding.Target.String(), "principal", op.rec.Binding.Principal.String())
 		}
 	}
 	for _, s := range job.settle {
-		g := s.grant
-		stored, ok, err := r.e.transitionOK(ctx, r.st, &g, s.action, s.note, s.mutate)
-		if err != nil {
+		var stored model.Grant
+		var ok bool
+		err := r.do(func(ctx context.Context) error {
+			g := s.grant
+			var err error
+			stored, ok, err = r.e.transitionOK(ctx, r.st, &g, s.action, s.note, s.mutate)
 			return err
+		})
+		if fencedErr(err) != nil {
+			return err
+		}
+		if err != nil {
+			log.Error("changing a grant's status failed; retrying in a later pass", "grant", s.grant.ID, "action", s.action, "error", err)
+			r.e.settleRetry.Store(true)
+			r.e.poke()
+			continue
 		}
 		if ok && s.after != nil {
 			s.after(stored)

@@ -243,6 +243,9 @@ func (e *Engine) run(ctx context.Context, st state.Store, rec *recorder, stepDow
 		full = full || syncPolicy
 		syncPolicy = false
 		fired := e.loop.sched.popDue(now)
+		if e.settleRetry.Swap(false) {
+			e.loop.retryAt = now.Add(retryUnsettled)
+		}
 		retry, ok := e.loop.nextRetry()
 		retryDue := ok && !retry.After(now)
 		// A targeted pass works from the grant cache: bring it up to date
