@@ -179,7 +179,7 @@ func newWatcher(w watcherSetup) (*breakglass.Watcher, error) {
 		}
 		log := w.logger.With("component", "audit-source", "source", src.Name)
 		fs := &breakglass.FileSource{Dir: src.Path, Format: format, OnProblem: func(p breakglass.Problem) {
-			log.Warn("malformed audit record skipped", "problem", p.String())
+			log.Warn("problem in the audit logs (a malformed record is skipped; an unreadable file is retried)", "problem", p.String())
 		}}
 		files = append(files, fs)
 		sources = append(sources, breakglass.WatchedSource{Name: src.Name, Type: src.Type, Format: format, Cloud: format.Cloud(),

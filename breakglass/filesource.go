@@ -395,6 +395,9 @@ func (f *FileSource) Read(ctx context.Context, cursor string, limit int) ([]prov
 			if firstErr == nil {
 				firstErr = err
 			}
+			if f.OnProblem != nil {
+				f.OnProblem(Problem{Position: Position{File: fi.rel}, Err: err})
+			}
 			continue
 		}
 		events = append(events, got...)
@@ -402,8 +405,8 @@ func (f *FileSource) Read(ctx context.Context, cursor string, limit int) ([]prov
 	if len(events) == 0 && firstErr != nil {
 		return nil, cursor, firstErr
 	}
-	// An error in one file does not hold back the others' events; it is
-	// returned again by the next Read, which retries that file.
+	// An error in one file does not hold back the others' events: it goes
+	// to OnProblem, and the next Read retries that file.
 	return events, cur.encode(), nil
 }
 
