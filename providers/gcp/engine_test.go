@@ -200,6 +200,7 @@ func TestNativeExpiryWithTheDaemonStopped(t *testing.T) {
 // oobWriter keeps adding and removing its own binding through its own
 // read-modify-writes, as another tool would.
 type oobWriter struct {
+	resource    string // default prod
 	member      string
 	conditional bool
 	present     bool // what its last successful write left
@@ -254,19 +255,23 @@ func (w *oobWriter) run(stop *atomic.Bool, c *resourcemanager.ProjectsClient, se
 	// Calls are never cancelled half way: a write the server applied but
 	// whose answer was lost would leave the writer unsure of its state.
 	ctx := context.Background()
+	resource := w.resource
+	if resource == "" {
+		resource = prod.Scope
+	}
 	for !stop.Load() {
 		add := !w.present
 		var attempt time.Duration
 		for {
 			began := time.Now()
-			p, err := c.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{Resource: prod.Scope, Options: &iampb.GetPolicyOptions{RequestedPolicyVersion: 3}})
+			p, err := c.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{Resource: resource, Options: &iampb.GetPolicyOptions{RequestedPolicyVersion: 3}})
 			if err != nil {
 				w.errs++
 				break
 			}
 			w.edit(p, add)
 			p.Version = 3
-			_, err = c.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: prod.Scope, Policy: p})
+			_, err = c.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: resource, Policy: p})
 			attempt = time.Since(began)
 			if status.Code(err) == codes.Aborted {
 				w.conflicts++
