@@ -354,8 +354,10 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 		res.wrote = true
 		res.confirmAt = e.clock.Now()
 		if err != nil {
-			if providers.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) {
-				// Nothing is known to be applied; the next attempt plans again.
+			if providers.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				// Nothing is known to be applied; the next attempt plans
+				// again. (A cancelled call is the pass being abandoned,
+				// not the cloud refusing.)
 				return fail(fmt.Errorf("writing bindings of %s: %w", scope, err))
 			}
 			results = make([]providers.Result, len(batch))
@@ -404,10 +406,12 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 	res.present = byOwner(present)
 
 	ops, err := e.planRecords(ctx, st, s, records, present, failedRecs)
+	// The audit entries of what the cloud did are recorded whatever
+	// happens to the records (which a later pass plans again).
+	rec.enqueue(ctx, recordJob{audit: audit, records: ops})
 	if err != nil {
 		return fail(fmt.Errorf("planning the binding records of %s: %w", scope, err))
 	}
-	rec.enqueue(ctx, recordJob{audit: audit, records: ops})
 	return res
 }
 
@@ -914,12 +918,15 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 		}
 		ended := !g.Expires.IsZero() && !now.Before(g.Expires)
 		scopes := e.grantScopes(s, g)
-		covered, clean := true, true
+		covered, clean, waiting := true, true, false
 		var confirmAt time.Time
 		for _, k := range scopes {
 			r := byScope[k]
 			if r == nil || !r.observed {
 				covered = false
+				// A failing scope's backoff brings the next try; a scope
+				// this pass left out for another reason needs a pass.
+				waiting = waiting || !e.loop.inBackoff(k, now) && (r == nil || !r.transient)
 				continue
 			}
 			if len(r.present[g.ID]) > 0 {
@@ -968,7 +975,7 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 				}})
 			continue
 		case ended:
-			unsettled = true
+			unsettled = unsettled || waiting
 		case g.Status == model.StatusApproved && g.ActiveAt(now) && covered && e.allPresent(s, byScope, g):
 			starts, expires := g.Starts, g.Expires
 			ops = append(ops, settleOp{grant: *g, action: "activate", note: "the cloud confirmed its bindings",
@@ -983,7 +990,7 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 			active++
 			continue
 		case g.Status == model.StatusApproved && g.ActiveAt(now):
-			unsettled = true
+			unsettled = unsettled || waiting
 		}
 		if g.Status == model.StatusActive {
 			active++

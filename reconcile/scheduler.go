@@ -220,9 +220,7 @@ func (e *Engine) run(ctx context.Context, st state.Store, rec *recorder, stepDow
 			syncPolicy = true
 		}
 		full := trig.full || !now.Before(nextResync)
-		if full || syncPolicy {
-			syncPolicy = true
-		}
+		syncPolicy = syncPolicy || full // a full pass applies the policy set too
 		if syncPolicy && write {
 			if err := e.renew(ctx); err != nil {
 				stepDown(err)
