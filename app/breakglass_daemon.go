@@ -164,6 +164,9 @@ type watcherSetup struct {
 	leaseTTL time.Duration
 	// getenv reads the notifiers' URLs and secrets.
 	getenv func(string) string
+	// extra is a cloud audit source to watch besides the audit_source
+	// blocks (the gcp block's); nil for none.
+	extra *breakglass.WatchedSource
 }
 
 // newWatcher builds the break-glass watcher of the configured audit
@@ -187,6 +190,9 @@ func newWatcher(w watcherSetup) (*breakglass.Watcher, error) {
 		if st, err := os.Stat(src.Path); err != nil || !st.IsDir() {
 			log.Warn("the audit source's directory is not there yet; it is read once it appears", "path", src.Path)
 		}
+	}
+	if w.extra != nil {
+		sources = append(sources, *w.extra)
 	}
 	watcher, err := breakglass.NewWatcher(breakglass.WatcherOptions{
 		Store:         w.store,

@@ -66,7 +66,10 @@ type Config struct {
 	Auth      AuthConfig
 	Reconcile ReconcileConfig
 	// Memory configures the in-memory provider; nil when absent.
-	Memory    *MemoryConfig
+	Memory *MemoryConfig
+	// GCP configures the GCP provider and its audit source (gcp.go); nil
+	// when absent.
+	GCP       *GCPConfig
 	Telemetry TelemetryConfig
 	// AuditSources are the audit_source blocks: what the break-glass
 	// watchers read (breakglass_daemon.go).
@@ -307,7 +310,11 @@ func decodeConfigFile(body hcl.Body, cfg *Config) hcl.Diagnostics {
 			m, ds := decodeMemoryBlock(b)
 			diags = append(diags, ds...)
 			cfg.Memory = m
-		case "gcp", "aws", "azure":
+		case "gcp":
+			g, ds := decodeGCPBlock(b)
+			diags = append(diags, ds...)
+			cfg.GCP = g
+		case "aws", "azure":
 			diags = append(diags, decodeCloudBlock(b)...)
 		}
 	}
@@ -489,8 +496,8 @@ func decodeMemoryBlock(b *hcl.Block) (*MemoryConfig, hcl.Diagnostics) {
 
 var cloudSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "endpoint"}}}
 
-// decodeCloudBlock reserves the gcp, aws and azure blocks: their providers
-// come with the cloud issues.
+// decodeCloudBlock reserves the aws and azure blocks: their providers come
+// with the cloud issues.
 func decodeCloudBlock(b *hcl.Block) hcl.Diagnostics {
 	content, diags := b.Body.Content(cloudSchema)
 	var endpoint string
@@ -646,6 +653,8 @@ var configEnv = []string{
 	"ELEVATE_MEMORY_CLOUDS", "ELEVATE_MEMORY_ENDPOINT", "ELEVATE_MEMORY_DAEMON_ENFORCED",
 	"ELEVATE_SERVICE_NAME", "ELEVATE_LOG_LEVEL", "ELEVATE_LOG_FORMAT",
 	"ELEVATE_AUDIT_SOURCES",
+	"ELEVATE_GCP_ENABLED", "ELEVATE_GCP_ENDPOINT", "ELEVATE_GCP_INSECURE", "ELEVATE_GCP_PARENTS",
+	"ELEVATE_GCP_PRINCIPALS", "ELEVATE_GCP_SELF", "ELEVATE_GCP_AUDIT_POLL", "ELEVATE_GCP_AUDIT_SETTLE",
 }
 
 // applyEnv overrides cfg with the ELEVATE_* variables that are set and not
@@ -779,7 +788,7 @@ func applyEnv(cfg *Config, getenv func(string) string) hcl.Diagnostics {
 	if str("ELEVATE_LOG_FORMAT", &cfg.Telemetry.LogFormat) && !validLogFormat(cfg.Telemetry.LogFormat) {
 		bad("ELEVATE_LOG_FORMAT", fmt.Sprintf("%q is not a log format: use json or text.", cfg.Telemetry.LogFormat))
 	}
-	return diags
+	return append(diags, applyGCPEnv(cfg, getenv)...)
 }
 
 func splitList(s string) []string {
@@ -867,7 +876,7 @@ func (c *Config) check() hcl.Diagnostics {
 	if c.Reconcile.LeaseTTL < 2*time.Second {
 		bad("Lease TTL too short", fmt.Sprintf("lease_ttl is %s: use at least 2s, so the leader can renew the lease before it lapses.", c.Reconcile.LeaseTTL))
 	}
-	return diags
+	return append(diags, c.checkGCP()...)
 }
 
 // checkServe adds the checks that only matter for a daemon that serves

@@ -64,9 +64,19 @@ reconcile {
 }
 
 memory {
-  clouds          = ["gcp", "aws"]
+  clouds          = ["aws", "azure"]
   endpoint        = "http://127.0.0.1:9999"
   daemon_enforced = true
+}
+
+gcp {
+  endpoint     = "127.0.0.1:8085"
+  insecure     = true
+  parents      = ["organizations/123"]
+  principals   = ["breakglass-1@acme.example"]
+  self         = ["elevate@acme-admin.iam.gserviceaccount.com"]
+  audit_poll   = "30s"
+  audit_settle = "1m"
 }
 
 telemetry {
@@ -97,7 +107,10 @@ func TestLoadConfigFile(t *testing.T) {
 			Admins: []model.Principal{model.MustPrincipal("group:platform@acme.example"), model.MustPrincipal("user:root@acme.example")},
 		},
 		Reconcile: ReconcileConfig{ResyncInterval: 2 * time.Minute, LeaseTTL: 20 * time.Second},
-		Memory:    &MemoryConfig{Clouds: []model.Cloud{model.CloudGCP, model.CloudAWS}, Endpoint: "http://127.0.0.1:9999", DaemonEnforced: true},
+		Memory:    &MemoryConfig{Clouds: []model.Cloud{model.CloudAWS, model.CloudAzure}, Endpoint: "http://127.0.0.1:9999", DaemonEnforced: true},
+		GCP: &GCPConfig{Endpoint: "127.0.0.1:8085", Insecure: true, Parents: []string{"organizations/123"},
+			Principals: []string{"breakglass-1@acme.example"}, Self: []string{"elevate@acme-admin.iam.gserviceaccount.com"},
+			AuditPoll: 30 * time.Second, AuditSettle: time.Minute},
 		Telemetry: TelemetryConfig{ServiceName: "elevate-prod", LogLevel: "debug", LogFormat: "text"},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -154,6 +167,14 @@ func TestLoadConfigEnvOverrides(t *testing.T) {
 		{"ELEVATE_LOG_FORMAT", "json", func(c *Config) any { return c.Telemetry.LogFormat }, "json"},
 		{"ELEVATE_AUDIT_SOURCES", "trail=cloudtrail:/srv/audit/aws;poll=2s", func(c *Config) any { return c.AuditSources },
 			[]AuditSourceConfig{{Name: "trail", Type: "file", Path: "/srv/audit/aws", Format: "cloudtrail", Poll: 2 * time.Second}}},
+		{"ELEVATE_GCP_ENABLED", "false", func(c *Config) any { return c.GCP == nil }, true},
+		{"ELEVATE_GCP_ENDPOINT", "localhost:9", func(c *Config) any { return c.GCP.Endpoint }, "localhost:9"},
+		{"ELEVATE_GCP_INSECURE", "false", func(c *Config) any { return c.GCP.Insecure }, false},
+		{"ELEVATE_GCP_PARENTS", "projects/a, folders/b", func(c *Config) any { return c.GCP.Parents }, []string{"projects/a", "folders/b"}},
+		{"ELEVATE_GCP_PRINCIPALS", "bg@x.example", func(c *Config) any { return c.GCP.Principals }, []string{"bg@x.example"}},
+		{"ELEVATE_GCP_SELF", "sa@p.iam.gserviceaccount.com", func(c *Config) any { return c.GCP.Self }, []string{"sa@p.iam.gserviceaccount.com"}},
+		{"ELEVATE_GCP_AUDIT_POLL", "5s", func(c *Config) any { return c.GCP.AuditPoll }, 5 * time.Second},
+		{"ELEVATE_GCP_AUDIT_SETTLE", "0s", func(c *Config) any { return c.GCP.AuditSettle }, time.Duration(0)},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {
@@ -198,6 +219,28 @@ func TestLoadConfigEnvOnly(t *testing.T) {
 	if cfg.Memory == nil || len(cfg.Memory.Clouds) != 2 {
 		t.Errorf("memory from the environment: %+v", cfg.Memory)
 	}
+	if cfg.GCP != nil {
+		t.Errorf("GCP configured without a gcp block or ELEVATE_GCP_*: %+v", cfg.GCP)
+	}
+}
+
+// TestLoadConfigGCPEnvOnly turns the GCP provider on from the environment
+// alone, with the defaults of an empty gcp block.
+func TestLoadConfigGCPEnvOnly(t *testing.T) {
+	cfg, err := LoadConfig("", envMap(map[string]string{"ELEVATE_GCP_ENABLED": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&GCPConfig{AuditPoll: DefaultGCPAuditPoll, AuditSettle: DefaultGCPAuditSettle}, cfg.GCP); diff != "" {
+		t.Errorf("gcp from ELEVATE_GCP_ENABLED (-want +got):\n%s", diff)
+	}
+	cfg, err = LoadConfig(writeConfig(t, "gcp {}\n"), envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GCP == nil || cfg.GCP.AuditPoll != DefaultGCPAuditPoll || cfg.GCP.Endpoint != "" || cfg.GCP.emulator() {
+		t.Errorf("empty gcp block = %+v, want Google's endpoints and the defaults", cfg.GCP)
+	}
 }
 
 // TestLoadConfigErrors checks that each mistake is reported with the right
@@ -218,7 +261,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad listen", "listen = \"localhost\"\n" + okAuth, nil, "Invalid listen address", 1},
 		{"syntax", "listen = \n" + okAuth, nil, "", 1},
 		{"variable", "listen = var.x\n" + okAuth, nil, "Variables not allowed", 1},
-		{"gcp not yet", okAuth + "gcp {\n  endpoint = \"http://127.0.0.1:1\"\n}\n", nil, "The gcp provider is not yet supported", 7},
+		{"gcp endpoint URL", okAuth + "gcp {\n  endpoint = \"http://127.0.0.1:1\"\n}\n", nil, "Invalid gcp endpoint", 8},
+		{"gcp bad parent", okAuth + "gcp {\n  parents = [\"acme-org\"]\n}\n", nil, "Invalid gcp parents", 8},
+		{"gcp principal not email", okAuth + "gcp {\n  principals = [\"user:bg@x.example\"]\n}\n", nil, "Invalid gcp principals", 8},
+		{"gcp zero poll", okAuth + "gcp {\n  audit_poll = \"0s\"\n}\n", nil, "must be more than zero", 8},
+		{"gcp and memory", okAuth + "gcp {}\nmemory {\n  clouds = [\"gcp\"]\n}\n", nil, "Two providers for gcp", 0},
+		{"gcp source name", okAuth + "gcp {\n  parents = [\"projects/p\"]\n}\naudit_source \"gcp\" {\n  type = \"file\"\n  path = \"x\"\n  format = \"gcp-audit\"\n}\n", nil, "Audit source name taken", 0},
+		{"bad env gcp parents", okAuth, map[string]string{"ELEVATE_GCP_PARENTS": "acme"}, "Invalid environment variable ELEVATE_GCP_PARENTS", 0},
+		{"bad env gcp enabled", okAuth, map[string]string{"ELEVATE_GCP_ENABLED": "maybe"}, "Invalid environment variable ELEVATE_GCP_ENABLED", 0},
 		{"aws not yet", okAuth + "aws {}\n", nil, "The aws provider is not yet supported", 7},
 		{"azure not yet", okAuth + "azure {}\n", nil, "The azure provider is not yet supported", 7},
 		{"duplicate block", okAuth + "reconcile {}\nreconcile {}\n", nil, "Duplicate reconcile block", 8},

@@ -52,7 +52,11 @@ Exit status: 0 (with --exit-code: 0 no changes, 1 changes or findings),
 				return usageErr("opening the state store %s: %w", cfg.RedactedState(), err)
 			}
 			defer store.Close()
-			provs := buildProviders(cfg)
+			provs, err := buildProviders(cfg)
+			if err != nil {
+				return usageErr("configuring the providers: %w", err)
+			}
+			defer closeProviders(provs)
 			decorated := make(map[model.Cloud]providers.Provider, len(provs))
 			for c, p := range provs {
 				decorated[c] = providers.Decorate(p, providers.Decorators{})

@@ -22,6 +22,7 @@ import (
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/policies"
 	"github.com/elevatehq/elevate/providers"
+	"github.com/elevatehq/elevate/providers/gcp"
 	"github.com/elevatehq/elevate/providers/memory"
 	"github.com/elevatehq/elevate/reconcile"
 	"github.com/elevatehq/elevate/server"
@@ -121,7 +122,10 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 
 	provs := x.Providers
 	if provs == nil {
-		provs = buildProviders(cfg)
+		if provs, err = buildProviders(cfg); err != nil {
+			return usageErr("configuring the providers: %w", err)
+		}
+		defer closeProviders(provs)
 	}
 	decorated := make(map[model.Cloud]providers.Provider, len(provs))
 	for c, p := range provs {
@@ -171,8 +175,14 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	if x.Getenv != nil {
 		getenv = x.Getenv
 	}
+	gcpAudit, closeGCPAudit, err := newGCPAuditSource(gcpAuditSetup{cfg: cfg.GCP, store: store, policies: ps.Current,
+		trigger: engine.Trigger, logger: logger})
+	if err != nil {
+		return usageErr("configuring the audit watchers: %w", err)
+	}
+	defer closeGCPAudit()
 	watcher, err := newWatcher(watcherSetup{cfg: cfg, store: store, policies: ps.Current, logger: logger, meters: tel.Meters,
-		holder: hostname + "/" + ln.Addr().String(), leaseTTL: cfg.Reconcile.LeaseTTL, getenv: getenv})
+		holder: hostname + "/" + ln.Addr().String(), leaseTTL: cfg.Reconcile.LeaseTTL, getenv: getenv, extra: gcpAudit})
 	if err != nil {
 		return usageErr("configuring the audit watchers: %w", err)
 	}
@@ -286,23 +296,49 @@ func renderPolicyDiags(w io.Writer, diags policies.Diagnostics) {
 	_ = renderText(w, v, useColor(w))
 }
 
-// buildProviders builds the providers the configuration names. Today that
-// is the memory provider (in process, or a memory emulator at an
-// endpoint) standing in for each configured cloud; the gcp, aws and azure
-// blocks are refused by the configuration until their providers land.
-func buildProviders(cfg *Config) map[model.Cloud]providers.Provider {
+// providerFactories builds the real cloud providers the configuration can
+// name. The map is explicit: nothing registers itself.
+var providerFactories = providers.Factories{
+	model.CloudGCP: gcp.Factory,
+}
+
+// buildProviders builds the providers the configuration names: the GCP
+// provider for a gcp block, and the memory provider (in process, or a
+// memory emulator at an endpoint) standing in for each other configured
+// cloud; the aws and azure blocks are refused by the configuration until
+// their providers land. closeProviders releases them.
+func buildProviders(cfg *Config) (map[model.Cloud]providers.Provider, error) {
 	out := map[model.Cloud]providers.Provider{}
+	if cfg.GCP != nil {
+		p, err := providerFactories.New(cfg.GCP.providerConfig())
+		if err != nil {
+			return nil, err
+		}
+		out[model.CloudGCP] = p
+	}
 	if cfg.Memory == nil {
-		return out
+		return out, nil
 	}
 	for _, c := range cfg.Memory.clouds() {
+		if out[c] != nil {
+			continue // a real provider serves it
+		}
 		if cfg.Memory.Endpoint != "" {
 			out[c] = newRemoteMemory(c, cfg.Memory.Endpoint)
 		} else {
 			out[c] = memory.New(memory.Options{Cloud: c, DaemonEnforced: cfg.Memory.DaemonEnforced})
 		}
 	}
-	return out
+	return out, nil
+}
+
+// closeProviders closes the providers that hold connections.
+func closeProviders(provs map[model.Cloud]providers.Provider) {
+	for _, p := range provs {
+		if c, ok := p.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 // policyClouds returns the clouds the roles of set have targets in.
@@ -329,7 +365,7 @@ func warnMissingProviders(ctx context.Context, logger *slog.Logger, set *policie
 		}
 	}
 	if len(missing) > 0 {
-		logger.WarnContext(ctx, "roles have targets in clouds with no provider configured: their grants cannot be applied; add a memory { clouds = [...] } block for now",
+		logger.WarnContext(ctx, "roles have targets in clouds with no provider configured: their grants cannot be applied; add a gcp block for gcp, or a memory { clouds = [...] } block for the others for now",
 			"clouds", strings.Join(missing, ","))
 	}
 }
