@@ -354,9 +354,10 @@ func newGCPAuditSource(s gcpAuditSetup) (*breakglass.WatchedSource, func() error
 	}, src.Close, nil
 }
 
-// managedCacheTTL is how long an answer of managedScopes is reused: the
-// audit source asks about one event twice, and a burst of changes to one
-// policy asks many times.
+// managedCacheTTL is how long a yes of managedScopes is reused: the audit
+// source asks about one event twice, and a burst of changes to one policy
+// asks many times. A no is never reused: the scope may gain a grant the
+// next moment, and a stale no would leave tampering in place.
 const managedCacheTTL = 2 * time.Second
 
 // managedScopes reports whether elevate manages a scope: whether the store
@@ -368,12 +369,7 @@ type managedScopes struct {
 	log      *slog.Logger
 
 	mu    sync.Mutex
-	cache map[model.ScopeKey]managedAnswer
-}
-
-type managedAnswer struct {
-	managed bool
-	at      time.Time
+	cache map[model.ScopeKey]time.Time // when the scope was last found managed
 }
 
 // Managed implements gcp.AuditConfig.Managed. When the store cannot
@@ -382,9 +378,9 @@ type managedAnswer struct {
 func (m *managedScopes) Managed(scope model.ScopeKey) bool {
 	now := m.now()
 	m.mu.Lock()
-	if a, ok := m.cache[scope]; ok && now.Sub(a.at) < managedCacheTTL {
+	if at, ok := m.cache[scope]; ok && now.Sub(at) < managedCacheTTL {
 		m.mu.Unlock()
-		return a.managed
+		return true
 	}
 	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -394,12 +390,14 @@ func (m *managedScopes) Managed(scope model.ScopeKey) bool {
 		m.log.Warn("cannot tell whether elevate manages the scope; reconciling it anyway", "scope", scope.String(), "error", err)
 		return true
 	}
-	m.mu.Lock()
-	if m.cache == nil {
-		m.cache = map[model.ScopeKey]managedAnswer{}
+	if managed {
+		m.mu.Lock()
+		if m.cache == nil {
+			m.cache = map[model.ScopeKey]time.Time{}
+		}
+		m.cache[scope] = now
+		m.mu.Unlock()
 	}
-	m.cache[scope] = managedAnswer{managed: managed, at: now}
-	m.mu.Unlock()
 	return managed
 }
 
