@@ -20,8 +20,6 @@ import (
 
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/policies"
-	"github.com/elevatehq/elevate/providers"
-	"github.com/elevatehq/elevate/providers/memory"
 	"github.com/elevatehq/elevate/server/auth"
 )
 
@@ -49,8 +47,9 @@ func newDevCmd(s *streams) *cobra.Command {
 		Use:   "dev [--policies DIR] [--listen ADDR]",
 		Short: "Run everything on one machine with no cloud account",
 		Long: `Dev runs the whole daemon on this machine: a temporary SQLite store, the
-example policies (or --policies), and the in-memory emulator standing in for
-every cloud the policies mention. It prints a dev token (an administrator
+example policies (or --policies), the GCP emulator (the real gRPC API on a
+loopback port) serving GCP targets as conditional role bindings, and the
+in-memory emulator standing in for the other clouds. It prints a dev token (an administrator
 who may request the example roles), a second token for an approver, and the
 commands to try next. Break-glass detection watches a directory per log
 format under the temporary directory; dropping the printed sample sign-in
@@ -107,15 +106,17 @@ Nothing here talks to a real cloud.`,
 			}
 			defer bg.close()
 			cfg.AuditSources = bg.sources
-			provs := map[model.Cloud]providers.Provider{}
-			for _, c := range allClouds {
-				provs[c] = memory.New(memory.Options{Cloud: c})
+			emu, err := startDevGCP()
+			if err != nil {
+				return usageErr("starting the GCP emulator: %w", err)
 			}
+			defer emu.stop()
+			cfg.GCP = emu.config(set)
+			cfg.Memory = &MemoryConfig{Clouds: []model.Cloud{model.CloudAWS, model.CloudAzure, model.CloudMemory}}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDaemon(ctx, s, cfg, daemonExtras{
-				Providers: provs,
-				Getenv:    bg.getenv,
+				Getenv: bg.getenv,
 				ServerLogger: func(l *slog.Logger) *slog.Logger {
 					if verbose {
 						return l
@@ -129,6 +130,7 @@ Nothing here talks to a real cloud.`,
 						URL: url, Dir: dir, Keep: keep, Policies: policyDir, Set: ps.Current(),
 						DevToken: devToken, ApproverToken: apprToken, DevGroups: devGroups,
 						ApproverGroups: apprGroups, Command: elevateCommand(), Breakglass: bg.printBanner,
+						GCPEmulator: emu.addr,
 					})
 				},
 			})
@@ -224,6 +226,8 @@ type devBanner struct {
 	Command                   string
 	// Breakglass prints how to try break-glass detection.
 	Breakglass func(w io.Writer, command string)
+	// GCPEmulator is the address of the GCP emulator serving cloud gcp.
+	GCPEmulator string
 }
 
 // demoRole picks the role to try first: one a self-service jit policy
@@ -259,15 +263,23 @@ func printDevBanner(w io.Writer, b devBanner) {
 	if b.Keep {
 		store = "kept (--keep)"
 	}
-	clouds := policyClouds(b.Set)
-	cloudNames := make([]string, len(clouds))
-	for i, c := range clouds {
-		cloudNames[i] = string(c)
+	var cloudNames []string
+	gcpUsed := false
+	for _, c := range policyClouds(b.Set) {
+		if c == model.CloudGCP && b.GCPEmulator != "" {
+			gcpUsed = true
+			continue
+		}
+		cloudNames = append(cloudNames, string(c))
 	}
 	p("")
 	p("elevate dev is running at %s", b.URL)
 	p("  state     %s (%s)", filepath.Join(b.Dir, "elevate.db"), store)
 	p("  policies  %s: %d roles, %d jit, %d temporary, %d break-glass", b.Policies, len(b.Set.Roles), len(b.Set.JIT), len(b.Set.Temporary), len(b.Set.BreakGlass))
+	if gcpUsed {
+		p("  gcp       the GCP emulator at %s (Resource Manager and Cloud Logging over gRPC, no TLS,", b.GCPEmulator)
+		p("            no credentials): grants become conditional role bindings, and its audit logs are read")
+	}
 	if len(cloudNames) > 0 {
 		p("  clouds    %s, each served by the in-memory emulator (no cloud account needed)", strings.Join(cloudNames, ", "))
 	}

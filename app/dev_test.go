@@ -1,25 +1,51 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/iam/apiv1/iampb"
+	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
+
 	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/providers/gcp/gcpemu"
 )
 
 var (
 	devTokenRe      = regexp.MustCompile(`export ELEVATE_TOKEN=(\S+)`)
 	approverTokenRe = regexp.MustCompile(`ELEVATE_TOKEN=(\S+) \S.* approve ID`)
 	devStateRe      = regexp.MustCompile(`state\s+(\S+elevate\.db)`)
+	devGCPRe        = regexp.MustCompile(`the GCP emulator at (127\.0\.0\.1:\d+)`)
 )
+
+// devGCPBinding reads projects/acme-staging's allow policy from the dev
+// GCP emulator over gRPC, as any Google Cloud SDK client would, and returns
+// the binding of grant id, or nil.
+func devGCPBinding(t *testing.T, addr, id string) (*iampb.Policy, *iampb.Binding) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := resourcemanager.NewProjectsClient(ctx, gcpemu.ClientOptions(addr)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pol, err := c.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{Resource: "projects/acme-staging",
+		Options: &iampb.GetPolicyOptions{RequestedPolicyVersion: 3}})
+	if err != nil {
+		t.Fatalf("reading the dev GCP emulator: %v", err)
+	}
+	return pol, elevateBinding(pol, id)
+}
 
 // TestDevMode is the newcomer's tour through the real binary: elevate dev
 // prints tokens and commands; a self-service request becomes active and
@@ -43,7 +69,7 @@ func TestDevMode(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	banner := d.stdout.String()
-	for _, want := range []string{"export ELEVATE_ADDR=" + d.url, "request staging-operator --for 2m", "grants --active", "in-memory emulator"} {
+	for _, want := range []string{"export ELEVATE_ADDR=" + d.url, "request staging-operator --for 2m", "grants --active", "in-memory emulator", "the GCP emulator at"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}
@@ -51,7 +77,8 @@ func TestDevMode(t *testing.T) {
 	devTok := devTokenRe.FindStringSubmatch(banner)
 	apprTok := approverTokenRe.FindStringSubmatch(banner)
 	statePath := devStateRe.FindStringSubmatch(banner)
-	if devTok == nil || apprTok == nil || statePath == nil {
+	gcpAddr := devGCPRe.FindStringSubmatch(banner)
+	if devTok == nil || apprTok == nil || statePath == nil || gcpAddr == nil {
 		t.Fatalf("banner lacks the tokens or the state path:\n%s", banner)
 	}
 	dev, appr := clientEnv(d, devTok[1]), clientEnv(d, apprTok[1])
@@ -61,11 +88,20 @@ func TestDevMode(t *testing.T) {
 		t.Fatalf("request --wait: exit %d\n%s%s\ndaemon:\n%s", code, out, errOut, d.stderr)
 	}
 	id := grantIDFrom(t, out)
+	// The GCP target is a conditional binding in the emulator.
+	if pol, b := devGCPBinding(t, gcpAddr[1], id); b == nil || pol.GetVersion() != 3 || b.GetRole() != "roles/container.developer" ||
+		!slices.Equal(b.GetMembers(), []string{"user:dev@example.com"}) {
+		t.Errorf("the GCP emulator's policy of projects/acme-staging (version %d) has binding %v, want roles/container.developer for user:dev@example.com titled elevate:%s",
+			pol.GetVersion(), b, id)
+	}
 	out, _, _ = runElevate(t, dir, dev, "grants", "--active")
 	if !strings.Contains(out, id) {
 		t.Errorf("grants --active does not list %s:\n%s", id, out)
 	}
 	waitGrantStatus(t, d.url, devTok[1], id, "expired", 8*time.Second)
+	if _, b := devGCPBinding(t, gcpAddr[1], id); b != nil {
+		t.Errorf("the expired grant's binding is still in the GCP emulator: %v", b)
+	}
 
 	out, errOut, code = runElevate(t, dir, dev, "request", "prod-db-admin", "--for", "45m", "--reason", "slow queries", "--ticket", "CHG-812")
 	if code != 0 || !strings.Contains(out, "pending approval") {

@@ -77,8 +77,6 @@ unreachable, address in use).`,
 
 // daemonExtras is what `elevate dev` adds to a daemon run.
 type daemonExtras struct {
-	// Providers replaces the providers built from the configuration.
-	Providers map[model.Cloud]providers.Provider
 	// Listening is called once the API accepts connections, with its URL.
 	Listening func(url string, ps *policySource)
 	// ServerLogger replaces the API's request logger.
@@ -120,13 +118,11 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 		logger.WarnContext(ctx, "the policy set has warnings (elevate validate shows them)", "warnings", warns)
 	}
 
-	provs := x.Providers
-	if provs == nil {
-		if provs, err = buildProviders(cfg); err != nil {
-			return usageErr("configuring the providers: %w", err)
-		}
-		defer closeProviders(provs)
+	provs, err := buildProviders(cfg)
+	if err != nil {
+		return usageErr("configuring the providers: %w", err)
 	}
+	defer closeProviders(provs)
 	decorated := make(map[model.Cloud]providers.Provider, len(provs))
 	for c, p := range provs {
 		decorated[c] = providers.Decorate(p, providers.Decorators{
