@@ -311,9 +311,11 @@ type gcpAuditSetup struct {
 	cfg      *GCPConfig
 	store    state.Store
 	policies func() *policies.Set
-	// trigger asks the reconcile engine for a pass over a scope.
-	trigger func(...model.ScopeKey)
-	logger  *slog.Logger
+	// trigger asks the reconcile engine for a pass over a scope; isLeader
+	// reports whether this replica's engine runs reconcile.
+	trigger  func(...model.ScopeKey)
+	isLeader func() bool
+	logger   *slog.Logger
 }
 
 // newGCPAuditSource builds the audit source of the gcp block, as a source
@@ -337,7 +339,14 @@ func newGCPAuditSource(s gcpAuditSetup) (*breakglass.WatchedSource, func() error
 		Parents: s.cfg.Parents, Principals: s.cfg.Principals, Self: s.cfg.Self,
 		Managed: managed.Managed,
 		OnPolicyChange: func(scope model.ScopeKey) {
-			log.Info("allow policy changed outside elevate; reconciling the scope", "scope", scope.String())
+			if s.isLeader != nil && !s.isLeader() {
+				// The watcher lease and the reconcile lease are taken
+				// separately; a Trigger reaches only this replica's engine.
+				log.Warn("allow policy changed outside elevate, but another replica leads reconcile: it repairs the scope at its next full resync",
+					"scope", scope.String())
+			} else {
+				log.Info("allow policy changed outside elevate; reconciling the scope", "scope", scope.String())
+			}
 			s.trigger(scope)
 		},
 		Settle: settle,

@@ -39,7 +39,9 @@ func newServeCmd(s *streams) *cobra.Command {
 /metrics), the reconcile loop that makes the clouds match the grants, and
 policy hot reload (on file changes and SIGHUP; a broken reload keeps the
 last good set), and the break-glass audit watchers of the audit_source
-blocks (docs/break-glass.md).
+blocks (docs/break-glass.md) and of the gcp block, whose Cloud Audit Logs
+also trigger a reconcile pass when someone else changes the allow policy of
+a resource elevate manages (docs/gcp.md).
 
 Every setting of the configuration file can also come from an ELEVATE_*
 environment variable, which wins over the file; without --config (or
@@ -172,7 +174,7 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 		getenv = x.Getenv
 	}
 	gcpAudit, closeGCPAudit, err := newGCPAuditSource(gcpAuditSetup{cfg: cfg.GCP, store: store, policies: ps.Current,
-		trigger: engine.Trigger, logger: logger})
+		trigger: engine.Trigger, isLeader: engine.IsLeader, logger: logger})
 	if err != nil {
 		return usageErr("configuring the audit watchers: %w", err)
 	}
