@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -58,20 +57,32 @@ func LoadSources(names []string, sources map[string][]byte) (*Set, Diagnostics) 
 	// Parsing dominates loading and files are independent: parse them in
 	// parallel, then decode in file order so diagnostics and block order
 	// stay deterministic.
-	parsed := make([]parsedFile, len(set.Files))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, name := range set.Files {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			parsed[i] = parseFile(name, set.Sources[name])
-		}()
+	// Parsing dominates loading and files are independent, so files are
+	// parsed in parallel; decoding happens in file order (diagnostics and
+	// block order stay deterministic) as soon as each file is parsed, and
+	// the syntax tree is dropped right after, so only a few trees are ever
+	// in memory at once.
+	workers := runtime.GOMAXPROCS(0)
+	results := make([]chan parsedFile, len(set.Files))
+	for i := range results {
+		results[i] = make(chan parsedFile, 1)
 	}
-	wg.Wait()
+	ahead := make(chan struct{}, 2*workers) // parsed but not yet decoded
+	go func() {
+		sem := make(chan struct{}, workers)
+		for i, name := range set.Files {
+			ahead <- struct{}{}
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				results[i] <- parseFile(name, set.Sources[name])
+			}()
+		}
+	}()
 	d := &decoder{set: set, diags: &diags}
-	for _, pf := range parsed {
+	for i := range results {
+		pf := <-results[i]
+		<-ahead
 		diags = append(diags, pf.diags...)
 		if pf.file != nil {
 			d.decodeFile(pf.file)
