@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,7 +69,12 @@ func TestServeGCPEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	writeTestPolicies(t, dir)
+	polDir := writeTestPolicies(t, dir)
+	if err := os.WriteFile(filepath.Join(polDir, "breakglass.hcl"), []byte(gcpBreakglassPolicies), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pager := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(pager.Close)
 	cfgPath := filepath.Join(dir, "elevate.hcl")
 	src := `policies = "policies"
 state    = "sqlite:elevate.db"
@@ -93,7 +100,10 @@ reconcile {
 	if err := os.WriteFile(cfgPath, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := startServe(t, dir, "ELEVATE_CONFIG="+cfgPath, "ELEVATE_STATIC_TOKENS="+testStaticTokens())
+	d := startServe(t, dir, "ELEVATE_CONFIG="+cfgPath, "ELEVATE_STATIC_TOKENS="+testStaticTokens(), "GCP_E2E_PAGER_URL="+pager.URL)
+	// A break-glass account signs in: the audit source feeds the detector.
+	signIn := emu.InjectAudit(gcpemu.AuditRecord{Parent: sandbox, ServiceName: "login.googleapis.com",
+		MethodName: "google.login.LoginService.loginSuccess", Principal: "breakglass-1@example.com", CallerIP: "203.0.113.9"})
 
 	stdout, stderr, code := runElevate(t, dir, clientEnv(d, devToken),
 		"request", "sandbox", "--for", "12s", "--reason", "gcp e2e", "--wait", "--format", "json")
@@ -156,6 +166,19 @@ reconcile {
 	if n := emu.Counters().V1WriteAttempts; n != 0 {
 		t.Errorf("%d version 1 writes touched conditions", n)
 	}
+	var incs struct {
+		Incidents []struct {
+			Account    string `json:"account"`
+			EventCount int    `json:"event_count"`
+			Events     []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+		} `json:"incidents"`
+	}
+	apiCall(t, d.url, devToken, "GET", "/v1/incidents", nil, &incs)
+	if len(incs.Incidents) != 1 || incs.Incidents[0].Account != "gcp:user:breakglass-1@example.com" || incs.Incidents[0].EventCount != 1 {
+		t.Errorf("incidents = %+v, want one of gcp:user:breakglass-1@example.com with one event (%s)", incs.Incidents, signIn.GetInsertId())
+	}
 
 	d.signal(t, syscall.SIGTERM)
 	if code := d.exitCode(t, 10*time.Second); code != 0 {
@@ -177,6 +200,22 @@ reconcile {
 		t.Errorf("cursor %q (%v): want a position at or after the out-of-band change at %s", cur.Value, err, tamperedAt.UTC())
 	}
 }
+
+// gcpBreakglassPolicies adds a break-glass account that signs in to GCP.
+const gcpBreakglassPolicies = `
+break_glass "gcp-outage" {
+  description   = "Identity provider down: the GCP emergency account"
+  reasons       = ["identity-provider-outage"]
+  accounts      = ["gcp:user:breakglass-1@example.com"]
+  review_within = "24h"
+  notify        = ["pager"]
+}
+
+notifier "pager" {
+  type    = "webhook"
+  url_env = "GCP_E2E_PAGER_URL"
+}
+`
 
 // TestManagedScopes: a scope is managed when the store has a binding
 // elevate made there or a live grant targets it, and only then.
