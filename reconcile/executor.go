@@ -114,7 +114,7 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Gran
 // targets and wherever its bindings were last seen.
 func (e *Engine) grantScopes(s *snapshot, g *model.Grant) []model.ScopeKey {
 	out := slices.Clone(s.roleScopes[g.Role])
-	for k := range e.loop.ownerScopes[g.ID] {
+	for _, k := range e.loop.ownerScopes[g.ID] {
 		if !slices.Contains(out, k) {
 			out = append(out, k)
 		}
@@ -821,10 +821,11 @@ func (e *Engine) noteScope(r *scopeResult, now time.Time) {
 	}
 	if r.observed {
 		for owner, m := range e.loop.ownerScopes {
-			if m[r.scope] && len(r.present[owner]) == 0 {
-				delete(m, r.scope)
-				if len(m) == 0 {
+			if i := slices.Index(m, r.scope); i >= 0 && len(r.present[owner]) == 0 {
+				if len(m) == 1 {
 					delete(e.loop.ownerScopes, owner)
+				} else {
+					e.loop.ownerScopes[owner] = slices.Delete(slices.Clone(m), i, i+1)
 				}
 			}
 		}

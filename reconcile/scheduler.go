@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/elevatehq/elevate/model"
@@ -138,8 +139,9 @@ type loopState struct {
 	backoff map[model.ScopeKey]*backoffState
 	// ownerScopes maps a grant ID to the scopes its bindings were last seen
 	// or recorded in: a grant whose role lost a target still has its
-	// binding there.
-	ownerScopes map[string]map[model.ScopeKey]bool
+	// binding there. (A short slice, not a set: almost every grant has
+	// one or two, and a map per grant costs ten times the memory.)
+	ownerScopes map[string][]model.ScopeKey
 	// seen maps grant IDs to the version last seen, so the poll reacts
 	// only to changes (and not to the engine's own writes).
 	seen     map[string]seenVersion
@@ -163,7 +165,7 @@ type loopState struct {
 func newLoopState() loopState {
 	return loopState{
 		backoff:        make(map[model.ScopeKey]*backoffState),
-		ownerScopes:    make(map[string]map[model.ScopeKey]bool),
+		ownerScopes:    make(map[string][]model.ScopeKey),
 		seen:           make(map[string]seenVersion),
 		scopeAlerts:    make(map[model.ScopeKey]map[string]bool),
 		overdueAlerted: make(map[string]bool),
@@ -309,11 +311,9 @@ func (e *Engine) loadOwnerScopes(ctx context.Context, st state.Store) error {
 
 func (e *Engine) addOwnerScope(owner string, s model.ScopeKey) {
 	m := e.loop.ownerScopes[owner]
-	if m == nil {
-		m = make(map[model.ScopeKey]bool, 1)
-		e.loop.ownerScopes[owner] = m
+	if !slices.Contains(m, s) {
+		e.loop.ownerScopes[owner] = append(m[:len(m):len(m)], s)
 	}
-	m[s] = true
 }
 
 // pollSlack widens the window of grants polled for changes, for clock
@@ -345,7 +345,7 @@ func (e *Engine) pollChanges(ctx context.Context, st state.Store, now time.Time)
 			continue
 		}
 		e.loop.sched.add(g, now)
-		for s := range e.loop.ownerScopes[g.ID] {
+		for _, s := range e.loop.ownerScopes[g.ID] {
 			out[s] = true
 		}
 		if set != nil {
