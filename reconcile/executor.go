@@ -216,26 +216,32 @@ type scopeResult struct {
 	// wrote reports whether an Apply call was made.
 	wrote    bool
 	failures []failure
+	// batchFailed reports that the Apply call was refused whole, for good.
+	batchFailed bool
 	// err is a failure of the scope as a whole (read, write or records).
 	err       error
 	transient bool
 }
 
-// failed reports whether anything in the scope failed, and whether every
-// failure was transient.
+// failed reports whether the scope should back off, and whether every
+// failure that counts was transient. A change the cloud refused for good
+// does not count: it is alerted, its grant fails and its binding record
+// says why, while the scope's other changes (expiries) keep their normal
+// schedule. A failure of the scope as a whole (read, records, or an Apply
+// call refused whole) and a transient refusal of a change do count.
 func (r *scopeResult) failed() (failed, transient bool) {
 	if r.err != nil {
 		return true, r.transient
 	}
-	if len(r.failures) == 0 {
-		return false, false
+	if r.batchFailed {
+		return true, false
 	}
 	for _, f := range r.failures {
-		if !f.transient {
-			return true, false
+		if f.transient {
+			return true, true
 		}
 	}
-	return true, true
+	return false, false
 }
 
 // firstError returns the scope's error, or its first failed change's.
@@ -360,6 +366,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 				// not the cloud refusing.)
 				return fail(fmt.Errorf("writing bindings of %s: %w", scope, err))
 			}
+			res.batchFailed = true
 			results = make([]providers.Result, len(batch))
 			for i, c := range batch {
 				results[i] = providers.Result{Change: c, Err: fmt.Errorf("writing bindings of %s: %w", scope, err)}

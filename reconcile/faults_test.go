@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -220,5 +221,97 @@ func TestOverdueAlert(t *testing.T) {
 	pts := r.histogram(reconcile.MetricExpiryLag)
 	if len(pts) != 1 || pts[0].Count != 1 || pts[0].Sum < 60 {
 		t.Errorf("lag histogram %+v: want one observation of over a minute", pts)
+	}
+}
+
+// refusingProvider is a real memory provider whose cloud refuses, for good,
+// to create any binding for one principal and to delete one standing
+// binding: a per-change refusal, the others in the batch succeed.
+type refusingProvider struct {
+	*memory.Provider
+	create model.Principal
+	delete model.Principal
+}
+
+func (p *refusingProvider) Apply(ctx context.Context, scope model.ScopeKey, changes []model.Change) ([]providers.Result, error) {
+	var pass []model.Change
+	var idx []int
+	out := make([]providers.Result, len(changes))
+	for i, c := range changes {
+		switch {
+		case c.Old == nil && c.New != nil && c.New.Principal == p.create:
+			out[i] = providers.Result{Change: c, Err: errors.New("PERMISSION_DENIED: the organization policy forbids this member")}
+		case c.New == nil && c.Old != nil && c.Old.Principal == p.delete:
+			out[i] = providers.Result{Change: c, Err: errors.New("PERMISSION_DENIED: this binding is locked")}
+		default:
+			pass = append(pass, c)
+			idx = append(idx, i)
+			continue
+		}
+	}
+	if len(pass) > 0 {
+		res, err := p.Provider.Apply(ctx, scope, pass)
+		if err != nil {
+			return nil, err
+		}
+		for j, r := range res {
+			out[idx[j]] = r
+		}
+	}
+	return out, nil
+}
+
+// TestPermanentChangeRefusalDoesNotBackOffScope: in one scope the cloud
+// keeps refusing a create and a standing binding's removal for good; they
+// are alerted and the refused grant fails, but the scope does not back
+// off: an expiring grant there whose first removal attempt hits a
+// transient error is still removed within the transient retry (about a
+// second of the fake clock), however many passes were refused before.
+func TestPermanentChangeRefusalDoesNotBackOffScope(t *testing.T) {
+	var rp *refusingProvider
+	r := newRig(t, engineHCL, func(o *reconcile.Options) {
+		rp = &refusingProvider{Provider: o.Providers[model.CloudGCP].(*memory.Provider), create: alice, delete: dave}
+		o.Providers[model.CloudGCP] = rp
+	})
+	// A standing owner binding the policy says to remove, which the cloud
+	// refuses to delete on every pass.
+	if err := r.gcp.Put(model.Binding{Target: betaOwn, Principal: dave}); err != nil {
+		t.Fatal(err)
+	}
+	refused := r.approved("g-refused", alice, "viewer", now, now.Add(8*time.Hour))
+	expiring := r.approved("g-expiring", bob, "viewer", now, now.Add(10*time.Minute))
+	r.start()
+	eventually(t, "the refused grant failed", r.hasStatus(refused.ID, model.StatusFailed))
+	eventually(t, "the other grant is active", r.hasStatus(expiring.ID, model.StatusActive))
+	if got := r.grant(refused.ID).Reason; !strings.Contains(got, "PERMISSION_DENIED") {
+		t.Errorf("failure reason %q", got)
+	}
+	// Several more passes over the scope, each refused the standing
+	// removal (with a backoff per refusal it would now be minutes).
+	for range 8 {
+		p := r.passes()
+		r.engine.Trigger(beta)
+		eventually(t, "a pass", func() bool { return r.passes() > p })
+	}
+	eventually(t, "the alerts are delivered", func() bool { return len(r.alertsOf(reconcile.AlertPermanentFailure)) >= 2 })
+	if n := len(r.alertsOf(reconcile.AlertPermanentFailure)); n != 2 {
+		t.Errorf("%d permanent-failure alerts, want 2 (each raised once)", n)
+	}
+
+	// The expiry: the first read of the scope fails transiently.
+	r.gcp.FailNext(providers.Transient(memory.ErrUnavailable))
+	p := r.passes()
+	r.clock.Advance(10 * time.Minute)
+	eventually(t, "the expiry pass", func() bool { return r.passes() > p })
+	if len(owned(r.gcp, beta, expiring.ID)) != 1 {
+		t.Fatal("the injected transient failure did not hit the expiry pass")
+	}
+	r.clock.Advance(time.Second)
+	eventually(t, "the expired binding removed within a second of retry", func() bool {
+		return len(owned(r.gcp, beta, expiring.ID)) == 0
+	})
+	eventually(t, "the grant expired", r.hasStatus(expiring.ID, model.StatusExpired))
+	if bs := r.gcp.Bindings(beta); len(bs) != 1 || bs[0].Principal != dave {
+		t.Errorf("bindings left in beta: %+v", bs)
 	}
 }
