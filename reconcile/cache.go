@@ -15,25 +15,29 @@ import (
 // costs no read of every live grant. Versions order the updates, so a
 // stale read never undoes a newer one.
 type grantCache struct {
-	mu   sync.Mutex
-	live map[string]model.Grant
+	mu sync.Mutex
+	// live points into the slice the last full pass read (never copied:
+	// it is the one long-lived copy of the live grants) or at grants
+	// applied since. Entries are replaced, never changed in place.
+	live map[string]*model.Grant
 	// gone remembers the version at which a grant left the live set, so an
 	// older read of it does not bring it back.
 	gone map[string]int64
 }
 
 func newGrantCache() *grantCache {
-	return &grantCache{live: make(map[string]model.Grant), gone: make(map[string]int64)}
+	return &grantCache{live: make(map[string]*model.Grant), gone: make(map[string]int64)}
 }
 
-// reset replaces the cache with the live grants read from the store.
+// reset replaces the cache with the live grants read from the store. The
+// cache keeps pointers into live, which nobody may change afterwards.
 func (c *grantCache) reset(live []model.Grant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.live = make(map[string]model.Grant, len(live))
+	c.live = make(map[string]*model.Grant, len(live))
 	c.gone = make(map[string]int64)
-	for _, g := range live {
-		c.live[g.ID] = g
+	for i := range live {
+		c.live[live[i].ID] = &live[i]
 	}
 }
 
@@ -49,7 +53,7 @@ func (c *grantCache) apply(g model.Grant) bool {
 		return false
 	}
 	if g.Status.Live() {
-		c.live[g.ID] = g
+		c.live[g.ID] = &g
 		delete(c.gone, g.ID)
 		return true
 	}
@@ -65,7 +69,7 @@ func (c *grantCache) list() []model.Grant {
 	c.mu.Lock()
 	out := make([]model.Grant, 0, len(c.live))
 	for _, g := range c.live {
-		out = append(out, g)
+		out = append(out, *g)
 	}
 	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b model.Grant) int {
