@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/elevatehq/elevate/model"
 )
@@ -174,7 +175,22 @@ func scanGrant(row rowScanner) (model.Grant, error) {
 	if g.Principal, err = model.ParsePrincipal(principal); err != nil {
 		return g, fmt.Errorf("reading grant %s: stored principal: %w", g.ID, err)
 	}
+	// Listing every live grant holds one copy of each in memory for as
+	// long as the caller keeps them: share the strings many grants repeat.
+	g.Kind = model.GrantKind(intern(string(g.Kind)))
+	g.Status = model.GrantStatus(intern(string(g.Status)))
+	g.Role, g.Policy, g.Reason = intern(g.Role), intern(g.Policy), intern(g.Reason)
 	return g, nil
+}
+
+// intern returns the one shared copy of s (see package unique): values
+// read row by row would otherwise each hold their own copy of the same few
+// kinds, statuses, roles, policies, clouds and scopes.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 func (s *sqlStore) grantArgs(g model.Grant) []any {
@@ -507,6 +523,9 @@ func (s *sqlStore) ListBindings(ctx context.Context, f BindingFilter) ([]Binding
 			if b.Principal, err = model.ParsePrincipal(principal); err != nil {
 				return fmt.Errorf("listing bindings: stored principal: %w", err)
 			}
+			b.Target.Cloud = model.Cloud(intern(string(b.Target.Cloud)))
+			b.Target.Scope, b.Target.Role, b.Target.InstanceARN = intern(b.Target.Scope), intern(b.Target.Role), intern(b.Target.InstanceARN)
+			r.State, r.Detail = BindingState(intern(string(r.State))), intern(r.Detail)
 			out = append(out, r)
 		}
 		return rows.Err()
