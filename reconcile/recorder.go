@@ -41,7 +41,7 @@ type recorder struct {
 	// once the queue is written. The leader is the only writer of binding
 	// records, so between full passes (which load it from the store) it is
 	// the truth, and targeted passes need not read the store.
-	mirror map[model.ScopeKey]map[model.BindingKey]state.BindingRecord
+	mirror map[model.ScopeKey]*mirrored
 	seq    uint64
 	fenced error
 }
@@ -63,6 +63,54 @@ type recordOp struct {
 
 type pendingRecord struct {
 	op recordOp
+}
+
+// mirrored is one scope's binding records: base, sorted by
+// compareBindings and never changed in place (it is the slice the last
+// full pass read from the store, so the records are held once), and the
+// writes queued since, by key. view folds the writes into a new base.
+type mirrored struct {
+	base []state.BindingRecord
+	// over holds the writes since base was made; owners holds their
+	// owners, so folding them in computes the key only of records that
+	// may be overwritten.
+	over   map[model.BindingKey]recordOp
+	owners map[string]bool
+}
+
+// put records a queued write.
+func (m *mirrored) put(k model.BindingKey, op recordOp) {
+	if m.over == nil {
+		m.over = make(map[model.BindingKey]recordOp)
+		m.owners = make(map[string]bool)
+	}
+	m.over[k] = op
+	m.owners[k.Owner] = true
+}
+
+// fold returns the records with the queued writes applied, sorted, and
+// makes that the new base.
+func (m *mirrored) fold() []state.BindingRecord {
+	if len(m.over) == 0 {
+		return m.base
+	}
+	out := make([]state.BindingRecord, 0, len(m.base)+len(m.over))
+	for _, rec := range m.base {
+		if m.owners[rec.Binding.Owner] {
+			if _, ok := m.over[rec.Binding.Key()]; ok {
+				continue
+			}
+		}
+		out = append(out, rec)
+	}
+	for _, op := range m.over {
+		if !op.del {
+			out = append(out, op.rec)
+		}
+	}
+	slices.SortFunc(out, func(a, b state.BindingRecord) int { return compareBindings(a.Binding, b.Binding) })
+	m.base, m.over, m.owners = out, nil, nil
+	return out
 }
 
 // settleOp is one grant status change and what to do once it is stored.
@@ -91,7 +139,7 @@ func newRecorder(e *Engine, st state.Store, stepDown func(error)) *recorder {
 		done:    make(chan struct{}),
 		grants:  make(map[string]int),
 		records: make(map[model.BindingKey]pendingRecord),
-		mirror:  make(map[model.ScopeKey]map[model.BindingKey]state.BindingRecord),
+		mirror:  make(map[model.ScopeKey]*mirrored),
 	}
 	go r.run()
 	return r
@@ -112,11 +160,7 @@ func (r *recorder) enqueue(ctx context.Context, job recordJob) {
 		k := op.rec.Binding.Key()
 		r.records[k] = pendingRecord{op: *op}
 		if m := r.mirror[k.Target.ScopeKey()]; m != nil {
-			if op.del {
-				delete(m, k)
-			} else {
-				m[k] = op.rec
-			}
+			m.put(k, *op)
 		}
 	}
 	for _, s := range job.settle {
@@ -137,7 +181,8 @@ func (r *recorder) pendingGrant(id string) bool {
 	return r.grants[id] > 0
 }
 
-// view returns the mirrored binding records of scope, if it is loaded.
+// view returns the mirrored binding records of scope, if it is loaded,
+// sorted by compareBindings. The caller must not change them.
 func (r *recorder) view(scope model.ScopeKey) ([]state.BindingRecord, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,24 +190,17 @@ func (r *recorder) view(scope model.ScopeKey) ([]state.BindingRecord, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := make([]state.BindingRecord, 0, len(m))
-	for _, rec := range m {
-		out = append(out, rec)
-	}
-	slices.SortFunc(out, func(a, b state.BindingRecord) int { return compareBindings(a.Binding, b.Binding) })
-	return out, true
+	return m.fold(), true
 }
 
-// load takes the records of scope just read from the store, applies the
-// queued writes, mirrors the result and returns it.
+// load takes the records of scope just read from the store (which it
+// keeps: nobody may change them afterwards), applies the queued writes,
+// sorts and mirrors the result and returns it.
 func (r *recorder) load(scope model.ScopeKey, records []state.BindingRecord) []state.BindingRecord {
 	records = r.overlay(scope, records)
-	m := make(map[model.BindingKey]state.BindingRecord, len(records))
-	for _, rec := range records {
-		m[rec.Binding.Key()] = rec
-	}
+	slices.SortFunc(records, func(a, b state.BindingRecord) int { return compareBindings(a.Binding, b.Binding) })
 	r.mu.Lock()
-	r.mirror[scope] = m
+	r.mirror[scope] = &mirrored{base: records}
 	r.mu.Unlock()
 	return records
 }
