@@ -23,6 +23,11 @@ type grantCache struct {
 	// gone remembers the version at which a grant left the live set, so an
 	// older read of it does not bring it back.
 	gone map[string]int64
+	// sorted is what list returns while no grant changed since it was
+	// made (nil otherwise): the live grants in the store's order, which
+	// live then points into. Targeted passes then share one copy of the
+	// live grants instead of copying and sorting them all every time.
+	sorted []model.Grant
 }
 
 func newGrantCache() *grantCache {
@@ -30,15 +35,20 @@ func newGrantCache() *grantCache {
 }
 
 // reset replaces the cache with the live grants read from the store. The
-// cache keeps pointers into live, which nobody may change afterwards.
+// cache keeps pointers into live, which nobody may change afterwards (it
+// sorts them into the store's order if they are not).
 func (c *grantCache) reset(live []model.Grant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !slices.IsSortedFunc(live, compareStoreOrder) {
+		slices.SortFunc(live, compareStoreOrder)
+	}
 	c.live = make(map[string]*model.Grant, len(live))
 	c.gone = make(map[string]int64)
 	for i := range live {
 		c.live[live[i].ID] = &live[i]
 	}
+	c.sorted = live
 }
 
 // apply records g as read from the store (or just written); it reports
@@ -55,25 +65,40 @@ func (c *grantCache) apply(g model.Grant) bool {
 	if g.Status.Live() {
 		c.live[g.ID] = &g
 		delete(c.gone, g.ID)
+		c.sorted = nil
 		return true
 	}
 	_, was := c.live[g.ID]
 	delete(c.live, g.ID)
 	c.gone[g.ID] = g.Version
+	if was {
+		c.sorted = nil
+	}
 	return was
 }
 
 // list returns the cached live grants in the store's order (request time,
-// then ID).
+// then ID). The slice is shared: the caller must not change it.
 func (c *grantCache) list() []model.Grant {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sorted != nil || len(c.live) == 0 {
+		return c.sorted
+	}
 	out := make([]model.Grant, 0, len(c.live))
 	for _, g := range c.live {
 		out = append(out, *g)
 	}
-	c.mu.Unlock()
-	slices.SortFunc(out, func(a, b model.Grant) int {
-		return cmp.Or(a.RequestedAt.Compare(b.RequestedAt), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(out, compareStoreOrder)
+	// Point at the new copy, so the one that held the grants before can go.
+	for i := range out {
+		c.live[out[i].ID] = &out[i]
+	}
+	c.sorted = out
 	return out
+}
+
+// compareStoreOrder orders grants as the store lists them.
+func compareStoreOrder(a, b model.Grant) int {
+	return cmp.Or(a.RequestedAt.Compare(b.RequestedAt), cmp.Compare(a.ID, b.ID))
 }
