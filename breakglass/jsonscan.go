@@ -45,6 +45,21 @@ type checker struct {
 	// topKeys makes value stop with errContainer at the array of a
 	// top-level member named like a records container (isContainerKey).
 	topKeys bool
+	// whole, if set, lists the pre-filter's whole-string needles: value
+	// records whether a value string (not a key) was one of them.
+	whole    *wholeStrings
+	wholeHit bool
+}
+
+// reset clears what the checker records about the values it checks.
+func (c *checker) reset() { c.escaped, c.wholeHit = false, false }
+
+// noteString records whether the value string body is a whole-string
+// needle; its length is already known to be one of theirs.
+func (c *checker) noteString(body []byte) {
+	if c.whole.has(body) {
+		c.wholeHit = true
+	}
 }
 
 // SWAR constants: one bit pattern per byte lane.
@@ -64,6 +79,20 @@ func specialLanes(x uint64) uint64 {
 	return ((q-lanes01*0x21)&^q | (bs-lanes01)&^bs) & lanes80
 }
 
+// stringSpan returns the offset of the first '"', '\\' or control byte
+// at or after i, found eight bytes at a time, or the offset of the last
+// fewer than eight bytes of b when none comes before them.
+func stringSpan(b []byte, i int) int {
+	r := b[i:]
+	for len(r) >= 8 {
+		if m := specialLanes(binary.LittleEndian.Uint64(r)); m != 0 {
+			return len(b) - len(r) + bits.TrailingZeros64(m)>>3
+		}
+		r = r[8:]
+	}
+	return len(b) - len(r)
+}
+
 // value checks one JSON value starting at b[i] (leading whitespace allowed)
 // and returns the offset just past it. final says b holds all remaining
 // input; otherwise a value that reaches the end of b, including a number that
@@ -79,10 +108,13 @@ func (c *checker) value(b []byte, i int, final bool) (int, error) {
 		err       error
 		ch        byte
 		top       byte
-		m         uint64
 		ks        int
+		wholeLens uint64
 		container bool
 	)
+	if c.whole != nil {
+		wholeLens = c.whole.lens
+	}
 
 value:
 	if i < n && b[i] <= ' ' {
@@ -94,17 +126,15 @@ value:
 	switch ch = b[i]; ch {
 	case '"':
 		i++
-		for i+8 <= n {
-			if m = specialLanes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		ks = i
+		i = stringSpan(b, i)
 		if i < n && b[i] == '"' {
 			i++
 		} else if i, err = c.str(b, i); err != nil {
 			return i, err
+		}
+		if wholeLens>>uint(i-1-ks)&1 != 0 {
+			c.noteString(b[ks : i-1])
 		}
 	case '{':
 		if len(c.stack) >= maxDepth {
@@ -201,13 +231,7 @@ key:
 	}
 	i++
 	ks = i
-	for i+8 <= n {
-		if m = specialLanes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			i += bits.TrailingZeros64(m) >> 3
-			break
-		}
-		i += 8
-	}
+	i = stringSpan(b, i)
 	if i < n && b[i] == '"' {
 		i++
 	} else if i, err = c.str(b, i); err != nil {

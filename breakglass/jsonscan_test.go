@@ -3,6 +3,7 @@ package breakglass
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -162,4 +163,102 @@ func asciiOnly(b []byte) string {
 		}
 		return -1
 	}, b))
+}
+
+// The checker notes a whole-string needle exactly when an escape-free
+// value string (never a key) equals one, at any depth and in arrays.
+func TestCheckerNotesWholeStrings(t *testing.T) {
+	whole := &wholeStrings{lens: 1<<4 | 1<<1, bodies: [][]byte{[]byte("Root"), []byte("x")}}
+	for doc, want := range map[string]bool{
+		`{"type":"Root"}`:     true,
+		`{"a":{"b":[1,"x"]}}`: true,
+		`["Root"]`:            true,
+		`"Root"`:              true,
+		`{"Root":"root"}`:     false,
+		`{"type":"Root2","n":"xRoot","m":"ROOT"}`: false,
+		`{"x":1,"y":"xx"}`:                        false,
+		`{"a":"` + strings.Repeat("R", 40) + `"}`: false,
+	} {
+		c := checker{whole: whole}
+		if _, err := c.value([]byte(doc), 0, true); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		if c.wholeHit != want {
+			t.Errorf("%s: wholeHit = %v, want %v", doc, c.wholeHit, want)
+		}
+	}
+}
+
+// Property: on random escape-free documents, the checker's note agrees
+// with decoding the document and looking at every value string.
+func TestCheckerWholeStringsAgreeWithDecoding(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	words := []string{"Root", "root", "Root ", "Ro", "Rooot", "xRoot", "Role", "", "Root\u00e9", "type"}
+	var gen func(depth int) any
+	gen = func(depth int) any {
+		switch k := r.IntN(6); {
+		case k == 0 && depth < 4:
+			m := map[string]any{}
+			for range r.IntN(5) {
+				m[words[r.IntN(len(words))]] = gen(depth + 1)
+			}
+			return m
+		case k == 1 && depth < 4:
+			var a []any
+			for range r.IntN(5) {
+				a = append(a, gen(depth+1))
+			}
+			return a
+		case k == 2:
+			return r.IntN(1000)
+		default:
+			return words[r.IntN(len(words))]
+		}
+	}
+	var hasValue func(v any) bool
+	hasValue = func(v any) bool {
+		switch v := v.(type) {
+		case string:
+			return v == "Root"
+		case map[string]any:
+			for _, e := range v {
+				if hasValue(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range v {
+				if hasValue(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	whole := &wholeStrings{lens: 1 << 4, bodies: [][]byte{[]byte("Root")}}
+	hits := 0
+	for range 3000 {
+		v := gen(0)
+		doc, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := checker{whole: whole}
+		if _, err := c.value(doc, 0, true); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		if c.escaped {
+			continue
+		}
+		want := hasValue(v)
+		if want {
+			hits++
+		}
+		if c.wholeHit != want {
+			t.Fatalf("%s: wholeHit = %v, want %v", doc, c.wholeHit, want)
+		}
+	}
+	if hits < 100 {
+		t.Fatalf("only %d documents held the value: the property was barely exercised", hits)
+	}
 }

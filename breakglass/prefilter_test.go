@@ -3,6 +3,7 @@ package breakglass
 import (
 	"bytes"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,23 @@ func TestPrefilterAgreesWithSubstringSearch(t *testing.T) {
 			}
 			start = end
 		}
+	}
+}
+
+// Needles that share their rarest byte share one search for it, and a
+// whole-string needle costs no search at all: it is left to the checker.
+func TestPrefilterSearchesEachAnchorByteOnce(t *testing.T) {
+	// Every byte of the needles but k is common in the sample.
+	sample := []byte(strings.Repeat(`{"aaaa":"eeee","rrr":"ssss","lll":"iiii","ccc":"bbb","ggg":"----","dddd":"mmm","nnn":"ttt"}`, 3))
+	p := newPrefilter([]needle{folded("breakglass-alice"), folded("BreakGlassAdmin"), {text: []byte(`"Root"`)}}, sample)
+	var bytesSearched []byte
+	for _, c := range p.cursors {
+		bytesSearched = append(bytesSearched, c.c)
+	}
+	if len(p.cursors) != 2 || p.cursors[0].c != 'k' || p.cursors[1].c != 'K' || len(p.cursors[0].needles) != 2 {
+		t.Errorf("searched bytes %q, want the needles' shared rarest byte in both cases", bytesSearched)
+	}
+	if len(p.whole.bodies) != 1 || string(p.whole.bodies[0]) != "Root" || p.whole.lens != 1<<4 {
+		t.Errorf("whole strings %+v, want Root", p.whole)
 	}
 }

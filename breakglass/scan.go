@@ -16,8 +16,11 @@ import (
 // memory.
 const DefaultMaxRecordSize = 64 << 20
 
-// chunkSize is how much input Scan asks for at a time.
-const chunkSize = 1 << 20
+// chunkSize is how much input Scan asks for at a time. It is kept well
+// inside a core's L2 cache: the checker then reads what the kernel has just
+// copied from cache, not from memory (1 MiB chunks made the whole scan about
+// a fifth slower).
+const chunkSize = 256 << 10
 
 // Scanner finds break-glass account use in exported audit logs.
 //
@@ -162,7 +165,7 @@ type scan struct {
 	lines   int
 
 	chk  checker
-	pre  *prefilter // built from the first input read
+	pre  *prefilter // built from the first input read, unless DecodeAll
 	stop bool
 
 	// cut is set when the input ended inside a value; held buffers the
@@ -381,6 +384,10 @@ func (s *scan) run() {
 	if off > 0 && s.sc.Resume.Offset == 0 {
 		s.consumed(off)
 	}
+	if !s.sc.DecodeAll {
+		s.pre = newPrefilter(s.sc.Matcher.needles[s.cloud], s.buf[:min(s.end, 64<<10)])
+		s.chk.whole = &s.pre.whole
+	}
 	for !s.stop {
 		var ok bool
 		if off, ok = s.skipSpace(off); !ok {
@@ -466,7 +473,7 @@ func (s *scan) topObject(start int64) int64 {
 	// The common case, a record of JSON lines: check it whole. Anything
 	// else (a container, an error, a record past the limit) takes the
 	// member-by-member path below, which handles them all.
-	s.chk.escaped = false
+	s.chk.reset()
 	s.chk.topKeys = true
 	for {
 		i := int(start - s.base)
@@ -474,7 +481,7 @@ func (s *scan) topObject(start int64) int64 {
 		if err == nil {
 			s.chk.topKeys = false
 			end := s.base + int64(e)
-			s.record(start, end, s.chk.escaped)
+			s.record(start, end, true)
 			return end
 		}
 		if err != errIncomplete || s.end-i > s.limit || s.eof {
@@ -484,7 +491,7 @@ func (s *scan) topObject(start int64) int64 {
 	}
 	s.chk.topKeys = false
 
-	s.chk.escaped = false
+	s.chk.reset()
 	off := start + 1
 	container := false
 	const (
@@ -512,7 +519,7 @@ func (s *scan) topObject(start int64) int64 {
 		case c == '}' && state != wantMember:
 			off++
 			if !container {
-				s.record(start, off, s.chk.escaped)
+				s.record(start, off, false)
 			}
 			return off
 		case c == ',' && state == wantCommaOrEnd:
@@ -620,7 +627,7 @@ func (s *scan) oversizedTop(start int64) int64 {
 // topScalar handles a top-level value that is not an object or array: a
 // record of the wrong type, or garbage.
 func (s *scan) topScalar(start int64) int64 {
-	s.chk.escaped = false
+	s.chk.reset()
 	end, err := s.checkAt(start, start, func(b []byte, i int) (int, error) {
 		return s.chk.value(b, i, s.eof)
 	})
@@ -726,12 +733,12 @@ func (s *scan) array(off int64) int64 {
 // damaged region in between was reported) rather than a delimiter.
 func (s *scan) element(off int64) (next int64, resynced bool) {
 	s.keep = off
-	s.chk.escaped = false
+	s.chk.reset()
 	for {
 		i := int(off - s.base)
 		e, err := s.chk.value(s.buf[:s.end], i, s.eof)
 		if err == nil {
-			s.record(off, s.base+int64(e), s.chk.escaped)
+			s.record(off, s.base+int64(e), true)
 			return s.base + int64(e), false
 		}
 		if err != errIncomplete {
@@ -864,19 +871,17 @@ func (s *scan) plausibleElement(off int64) bool {
 }
 
 // record handles one syntactically valid record in buf between off and
-// end.
-func (s *scan) record(off, end int64, escaped bool) {
+// end. whole says the checker checked it in one piece, so its escaped and
+// wholeHit notes cover the whole record.
+func (s *scan) record(off, end int64, whole bool) {
 	raw := s.buf[int(off-s.base):int(end-s.base)]
 	if raw[0] != '{' {
 		s.badRecord(off, fmt.Errorf("the record is a JSON %s, not an object", jsonKind(raw[0])))
 		return
 	}
 	s.res.Records++
-	if !s.sc.DecodeAll && !escaped {
-		if s.pre == nil {
-			s.pre = newPrefilter(s.sc.Matcher.needles[s.cloud], s.buf[:min(s.end, 64<<10)])
-		}
-		if !s.pre.mayMatch(s.buf[:s.end], s.base, off, end) {
+	if !s.sc.DecodeAll && !s.chk.escaped {
+		if !(whole && s.chk.wholeHit) && !s.pre.anchoredIn(s.buf[:s.end], s.base, off, end) && (whole || !s.pre.wholeIn(raw)) {
 			return
 		}
 	}
