@@ -141,12 +141,23 @@ func (e *Engine) fullScopes(ctx context.Context, st state.Store, s *snapshot, ex
 	for k := range s.scopeTargets {
 		set[k] = true
 	}
-	recs, err := st.ListBindings(ctx, state.BindingFilter{})
-	if err != nil {
-		return nil, fmt.Errorf("reading binding records: %w", err)
-	}
-	for _, r := range recs {
-		set[r.Binding.Target.ScopeKey()] = true
+	if l, ok := st.(state.BindingScopeLister); ok {
+		// Only the scopes: the records themselves are read scope by scope.
+		ks, err := l.BindingScopes(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the scopes of binding records: %w", err)
+		}
+		for _, k := range ks {
+			set[k] = true
+		}
+	} else {
+		recs, err := st.ListBindings(ctx, state.BindingFilter{})
+		if err != nil {
+			return nil, fmt.Errorf("reading binding records: %w", err)
+		}
+		for _, r := range recs {
+			set[r.Binding.Target.ScopeKey()] = true
+		}
 	}
 	for k := range extra {
 		set[k] = true

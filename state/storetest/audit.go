@@ -240,6 +240,13 @@ func testBindings(t *testing.T, b Backend) {
 	if n := len(must(s.ListBindings(ctx, state.BindingFilter{Owner: "g1"}))(t)); n != 2 {
 		t.Fatalf("bindings owned by g1: %d, want 2", n)
 	}
+	l, ok := s.(state.BindingScopeLister)
+	if !ok {
+		t.Fatalf("%T does not list the scopes holding binding records (state.BindingScopeLister)", s)
+	}
+	if d := cmp.Diff([]model.ScopeKey{dev, prod}, must(l.BindingScopes(ctx))(t)); d != "" {
+		t.Fatalf("scopes holding binding records (-want +got):\n%s", d)
+	}
 
 	// Putting the same key again (the principal spelled differently)
 	// replaces the record instead of adding one.
