@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -181,6 +182,21 @@ func scanGrant(row rowScanner) (model.Grant, error) {
 	g.Status = model.GrantStatus(intern(string(g.Status)))
 	g.Role, g.Policy, g.Reason = intern(g.Role), intern(g.Policy), intern(g.Reason)
 	return g, nil
+}
+
+// countRows counts the rows of table matching where (joined with AND), so
+// that a list of many rows is read into a slice of the right size: growing
+// it row by row would allocate several times its final size.
+func (s *sqlStore) countRows(ctx context.Context, tx *sql.Tx, table string, where []string, args []any) (int, error) {
+	query := `SELECT COUNT(*) FROM ` + table
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q(query), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting %s: %w", table, err)
+	}
+	return n, nil
 }
 
 // intern returns the one shared copy of s (see package unique): values
@@ -388,18 +404,29 @@ func (s *sqlStore) ListGrants(ctx context.Context, f GrantFilter) ([]model.Grant
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
+	countArgs := slices.Clone(args)
 	query += " ORDER BY requested_at, id"
 	if f.Limit > 0 {
 		query += " LIMIT " + arg(f.Limit)
 	}
 	var out []model.Grant
 	err := s.read(ctx, func(tx *sql.Tx) error {
+		n, err := s.countRows(ctx, tx, "grants", where, countArgs)
+		if err != nil {
+			return fmt.Errorf("listing grants: %w", err)
+		}
+		if f.Limit > 0 {
+			n = min(n, f.Limit)
+		}
+		if n > 0 { // nil, as before, when there are none
+			out = make([]model.Grant, 0, n)
+		}
 		rows, err := tx.QueryContext(ctx, s.q(query), args...)
 		if err != nil {
 			return fmt.Errorf("listing grants: %w", err)
 		}
 		defer rows.Close()
-		var ids []string
+		ids := make([]string, 0, n)
 		for rows.Next() {
 			g, err := scanGrant(rows)
 			if err != nil {
@@ -507,6 +534,13 @@ func (s *sqlStore) ListBindings(ctx context.Context, f BindingFilter) ([]Binding
 	query += " ORDER BY cloud, scope, role, instance_arn, pim, principal_key, owner"
 	var out []BindingRecord
 	err := s.read(ctx, func(tx *sql.Tx) error {
+		n, err := s.countRows(ctx, tx, "bindings", where, args)
+		if err != nil {
+			return fmt.Errorf("listing bindings: %w", err)
+		}
+		if n > 0 { // nil, as before, when there are none
+			out = make([]BindingRecord, 0, n)
+		}
 		rows, err := tx.QueryContext(ctx, s.q(query), args...)
 		if err != nil {
 			return fmt.Errorf("listing bindings: %w", err)
