@@ -36,9 +36,11 @@ type snapshot struct {
 	set  *policies.Set
 	live []model.Grant
 	// byID holds the live grants and the grants the policy ops just ended.
-	byID     map[string]*model.Grant
-	desired  map[model.ScopeKey][]model.Binding
-	byOwner  map[string][]model.Binding // desired bindings per grant
+	byID    map[string]*model.Grant
+	desired map[model.ScopeKey][]model.Binding
+	// desired holds each scope's desired bindings, byOwner each grant's:
+	// both point into one array of them.
+	byOwner  map[string][]*model.Binding
 	governed Governed
 	// roleScopes maps a role to the scopes of its targets; scopeTargets
 	// maps a scope to every target any role has there.
@@ -75,7 +77,7 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Gran
 		now: now, set: set, live: live,
 		byID:         make(map[string]*model.Grant, len(live)+len(endedByOps)),
 		desired:      make(map[model.ScopeKey][]model.Binding),
-		byOwner:      make(map[string][]model.Binding, len(live)),
+		byOwner:      make(map[string][]*model.Binding, len(live)),
 		governed:     GovernedTargets(set),
 		roleScopes:   make(map[string][]model.ScopeKey),
 		scopeTargets: make(map[model.ScopeKey][]model.Target),
@@ -88,10 +90,20 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Gran
 	for i := range endedByOps {
 		s.byID[endedByOps[i].ID] = &endedByOps[i]
 	}
-	for _, b := range Desired(set, ptrs, now) {
-		k := b.Target.ScopeKey()
-		s.desired[k] = append(s.desired[k], b)
-		s.byOwner[b.Owner] = append(s.byOwner[b.Owner], b)
+	desired := groupByScope(Desired(set, ptrs, now))
+	for len(desired) > 0 {
+		k := desired[0].Target.ScopeKey()
+		n := 1
+		for n < len(desired) && desired[n].Target.ScopeKey() == k {
+			n++
+		}
+		s.desired[k] = desired[:n:n]
+		desired = desired[n:]
+	}
+	for _, ds := range s.desired {
+		for i := range ds {
+			s.byOwner[ds[i].Owner] = append(s.byOwner[ds[i].Owner], &ds[i])
+		}
 	}
 	for _, r := range set.Roles {
 		if set.Role(r.Name) != r {
@@ -108,6 +120,31 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Gran
 		}
 	}
 	return s, nil
+}
+
+// groupByScope returns bs with each scope's bindings next to each other,
+// in their order within bs. It reuses bs when it has a single scope.
+func groupByScope(bs []model.Binding) []model.Binding {
+	count := make(map[model.ScopeKey]int)
+	for i := range bs {
+		count[bs[i].Target.ScopeKey()]++
+	}
+	if len(count) <= 1 {
+		return bs
+	}
+	next := make(map[model.ScopeKey]int, len(count))
+	off := 0
+	for k, n := range count {
+		next[k] = off
+		off += n
+	}
+	out := make([]model.Binding, len(bs))
+	for i := range bs {
+		k := bs[i].Target.ScopeKey()
+		out[next[k]] = bs[i]
+		next[k]++
+	}
+	return out
 }
 
 // grantScopes returns the scopes grant g may have bindings in: its role's
@@ -517,9 +554,9 @@ const maxEndedCache = 100_000
 func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, records []state.BindingRecord,
 	present map[model.BindingKey]model.Binding, failed map[model.BindingKey]state.BindingRecord) ([]recordOp, error) {
 	var ops []recordOp
-	have := make(map[model.BindingKey]state.BindingRecord, len(records))
-	for _, r := range records {
-		have[r.Binding.Key()] = r
+	have := make(map[model.BindingKey]int, len(records)) // index into records
+	for i := range records {
+		have[records[i].Binding.Key()] = i
 	}
 	keys := make([]model.BindingKey, 0, len(present))
 	for k := range present {
@@ -535,7 +572,7 @@ func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, r
 			ops = append(ops, recordOp{rec: f})
 			continue
 		}
-		if r, ok := have[k]; ok && r.State == state.BindingApplied && sameRecorded(r.Binding, b) {
+		if i, ok := have[k]; ok && records[i].State == state.BindingApplied && sameRecorded(records[i].Binding, b) {
 			continue
 		}
 		ops = append(ops, recordOp{rec: state.BindingRecord{Binding: b, State: state.BindingApplied}})
@@ -1056,7 +1093,7 @@ func (e *Engine) allPresent(s *snapshot, byScope map[model.ScopeKey]*scopeResult
 			return false
 		}
 		if !slices.ContainsFunc(r.present[g.ID], func(b model.Binding) bool {
-			return b.Key() == d.Key() && sameWindow(&b, &d)
+			return b.Key() == d.Key() && sameWindow(&b, d)
 		}) {
 			return false
 		}
