@@ -386,9 +386,11 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 	span.SetAttributes(attribute.Int("elevate.create", len(res.changes.Create)),
 		attribute.Int("elevate.delete", len(res.changes.Delete)), attribute.Int("elevate.replace", len(res.changes.Replace)))
 
-	present := make(map[model.BindingKey]model.Binding)
-	for _, b := range observed {
-		if b.Managed() {
+	// present points at the bindings (observed, or as written); nobody
+	// changes them.
+	present := make(map[model.BindingKey]*model.Binding, len(observed))
+	for i := range observed {
+		if b := &observed[i]; b.Managed() {
 			present[b.Key()] = b
 		}
 	}
@@ -449,9 +451,9 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 			delete(present, c.Old.Key())
 		}
 		if c.New != nil {
-			w := *c.New
+			w := c.New
 			if r.Binding != nil {
-				w = *r.Binding
+				w = r.Binding
 			}
 			present[w.Key()] = w
 		}
@@ -470,10 +472,10 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 	return res
 }
 
-func byOwner(present map[model.BindingKey]model.Binding) map[string][]model.Binding {
-	out := make(map[string][]model.Binding)
+func byOwner(present map[model.BindingKey]*model.Binding) map[string][]model.Binding {
+	out := make(map[string][]model.Binding, len(present))
 	for _, b := range present {
-		out[b.Owner] = append(out[b.Owner], b)
+		out[b.Owner] = append(out[b.Owner], *b)
 	}
 	return out
 }
@@ -552,7 +554,7 @@ const maxEndedCache = 100_000
 // binding that is gone, except a failed one whose grant is live or failed
 // (it says why).
 func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, records []state.BindingRecord,
-	present map[model.BindingKey]model.Binding, failed map[model.BindingKey]state.BindingRecord) ([]recordOp, error) {
+	present map[model.BindingKey]*model.Binding, failed map[model.BindingKey]state.BindingRecord) ([]recordOp, error) {
 	var ops []recordOp
 	have := make(map[model.BindingKey]int, len(records)) // index into records
 	for i := range records {
@@ -564,7 +566,7 @@ func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, r
 	}
 	slices.SortFunc(keys, compareKeys)
 	for _, k := range keys {
-		b := present[k]
+		b := *present[k]
 		if f, ok := failed[k]; ok {
 			// A refused replace or delete leaves the binding as it was:
 			// record the refusal on it.
