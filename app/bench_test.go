@@ -250,9 +250,16 @@ func BenchmarkDaemonRSS100k(b *testing.B) {
 			lat = append(lat, requestToActive(b, d.url))
 		}
 		rssAfter, hwmAfter := procMemory(b, d.cmd.Process.Pid)
-		b.Logf("%d active grants: first full pass done %s after start; VmRSS %d MiB (VmHWM %d MiB); after 50 more requests VmRSS %d MiB (VmHWM %d MiB); request-to-active p50 %s p99 %s",
-			n, firstPass.Round(time.Millisecond), rss>>10, hwm>>10, rssAfter>>10, hwmAfter>>10,
+		// The Go heap as the daemon's /metrics reports it: in use (live
+		// plus garbage not yet collected) and the goal of the next GC
+		// (twice the live heap of the last one, unless the memory limit
+		// caps it).
+		inuse, _ := metricValue(b, d.url, "go_memstats_heap_inuse_bytes")
+		goal, _ := metricValue(b, d.url, "go_memstats_next_gc_bytes")
+		b.Logf("%d active grants: first full pass done %s after start; VmRSS %d MiB (VmHWM %d MiB); after 50 more requests VmRSS %d MiB (VmHWM %d MiB), Go heap in use %d MiB, next GC at %d MiB; request-to-active p50 %s p99 %s",
+			n, firstPass.Round(time.Millisecond), rss>>10, hwm>>10, rssAfter>>10, hwmAfter>>10, int64(inuse)>>20, int64(goal)>>20,
 			percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.99).Round(time.Millisecond))
+		b.ReportMetric(inuse/(1<<20), "heap-inuse-MiB")
 		b.ReportMetric(float64(rss)/1024, "rss-MiB")
 		b.ReportMetric(float64(max(hwm, hwmAfter))/1024, "hwm-MiB")
 		b.ReportMetric(firstPass.Seconds(), "first-pass-s")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -68,6 +69,7 @@ unreachable, address in use).`,
 				ce.Render(s.err, useColor(s.err))
 				return usageErr("the configuration has errors; fix them and try again")
 			}
+			setMemoryLimit()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDaemon(ctx, s, cfg, daemonExtras{})
@@ -75,6 +77,21 @@ unreachable, address in use).`,
 	}
 	cmd.Flags().StringVar(&configPath, "config", os.Getenv("ELEVATE_CONFIG"), "the configuration file (default $ELEVATE_CONFIG; without one, ELEVATE_* variables alone)")
 	return cmd
+}
+
+// defaultMemoryLimit is the daemon's soft memory limit unless GOMEMLIMIT
+// sets one (docs/operations.md): the Go runtime collects garbage and
+// returns freed memory to the system harder as the heap nears it, so the
+// resident size follows the live heap instead of twice its peak. It is a
+// soft limit: a live heap above it is never refused memory.
+const defaultMemoryLimit = 150 << 20
+
+// setMemoryLimit applies defaultMemoryLimit when GOMEMLIMIT is unset (Go
+// reads GOMEMLIMIT itself; GOMEMLIMIT=off turns the limit off).
+func setMemoryLimit() {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 }
 
 // daemonExtras is what `elevate dev` adds to a daemon run.
