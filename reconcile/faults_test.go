@@ -303,10 +303,13 @@ func TestPermanentChangeRefusalDoesNotBackOffScope(t *testing.T) {
 	p := r.passes()
 	r.clock.Advance(10 * time.Minute)
 	eventually(t, "the expiry pass", func() bool { return r.passes() > p })
-	if len(owned(r.gcp, beta, expiring.ID)) != 1 {
-		t.Fatal("the injected transient failure did not hit the expiry pass")
+	// Usually the injected failure hits the expiry pass and the removal is
+	// retried after a short backoff; when a concurrent pass consumed it, the
+	// expiry pass removed the binding at once. Either way it must be gone
+	// within a second of the expiry, not after a scope backoff of minutes.
+	if len(owned(r.gcp, beta, expiring.ID)) == 1 {
+		r.clock.Advance(time.Second)
 	}
-	r.clock.Advance(time.Second)
 	eventually(t, "the expired binding removed within a second of retry", func() bool {
 		return len(owned(r.gcp, beta, expiring.ID)) == 0
 	})
