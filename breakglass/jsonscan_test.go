@@ -9,14 +9,31 @@ import (
 )
 
 // checkWhole reports whether the checker accepts b as exactly one JSON value
-// with optional surrounding whitespace: json.Valid's contract.
-func checkWhole(b []byte) bool {
-	var c checker
-	end, err := c.value(b, 0, true)
+// with optional surrounding whitespace: json.Valid's contract. It checks b
+// twice, as the scanner can: knowing nothing, and told where the first
+// backslash is; the two must agree on everything.
+func checkWhole(t testing.TB, b []byte) bool {
+	t.Helper()
+	var plain checker
+	end, err := plain.value(b, 0, true)
+	told := checker{clean: backslashFree(b)}
+	end2, err2 := told.value(b, 0, true)
+	if end != end2 || (err == nil) != (err2 == nil) || plain.escaped != told.escaped {
+		t.Fatalf("%q: checked alone (%d, %v, escaped %v) and told it is clean up to %d (%d, %v, escaped %v)",
+			b, end, err, plain.escaped, backslashFree(b), end2, err2, told.escaped)
+	}
 	if err != nil {
 		return false
 	}
 	return skipSpace(b, end) == len(b)
+}
+
+// backslashFree returns the index of the first backslash in b, or len(b).
+func backslashFree(b []byte) int {
+	if i := bytes.IndexByte(b, '\\'); i >= 0 {
+		return i
+	}
+	return len(b)
 }
 
 var checkerCases = []string{
@@ -34,7 +51,7 @@ var checkerCases = []string{
 
 func TestCheckerAgreesWithEncodingJSON(t *testing.T) {
 	for _, c := range checkerCases {
-		if got, want := checkWhole([]byte(c)), json.Valid([]byte(c)); got != want {
+		if got, want := checkWhole(t, []byte(c)), json.Valid([]byte(c)); got != want {
 			t.Errorf("checker(%q) = %v, json.Valid = %v", c, got, want)
 		}
 	}
@@ -42,11 +59,11 @@ func TestCheckerAgreesWithEncodingJSON(t *testing.T) {
 
 func TestCheckerDepthLimit(t *testing.T) {
 	deep := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
-	if !checkWhole([]byte(deep)) {
+	if !checkWhole(t, []byte(deep)) {
 		t.Errorf("nesting of exactly %d levels rejected", maxDepth)
 	}
 	tooDeep := strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)
-	if checkWhole([]byte(tooDeep)) || json.Valid([]byte(tooDeep)) {
+	if checkWhole(t, []byte(tooDeep)) || json.Valid([]byte(tooDeep)) {
 		t.Errorf("nesting of %d levels accepted (json.Valid: %v)", maxDepth+1, json.Valid([]byte(tooDeep)))
 	}
 }
@@ -56,10 +73,12 @@ func TestCheckerDepthLimit(t *testing.T) {
 func TestCheckerPrefixesAreIncomplete(t *testing.T) {
 	doc := []byte(`{"a":[1,-2.5e3,true,null,"x\u00e9\"y"],"b":{"c":{}},"d":12}`)
 	for n := 0; n < len(doc); n++ {
-		var c checker
-		_, err := c.value(doc[:n], 0, false)
-		if err != errIncomplete {
-			t.Errorf("prefix %q: err = %v, want errIncomplete", doc[:n], err)
+		for _, clean := range []int{0, backslashFree(doc[:n])} {
+			c := checker{clean: clean}
+			_, err := c.value(doc[:n], 0, false)
+			if err != errIncomplete {
+				t.Errorf("prefix %q (clean to %d): err = %v, want errIncomplete", doc[:n], clean, err)
+			}
 		}
 	}
 	var c checker
@@ -135,7 +154,7 @@ func FuzzChecker(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := checkWhole(b), json.Valid(b); got != want {
+		if got, want := checkWhole(t, b), json.Valid(b); got != want {
 			t.Fatalf("checker(%q) = %v, json.Valid = %v", b, got, want)
 		}
 		// The ASCII text of an escape-free valid string is its raw bytes'

@@ -123,12 +123,13 @@ func (sc *Scanner) Scan(r io.Reader, file string) (Result, error) {
 		return Result{}, fmt.Errorf("scanning %s: no break-glass accounts to look for", file)
 	}
 	s := &scan{
-		sc:    sc,
-		parse: parse,
-		cloud: sc.Source.Cloud(),
-		file:  file,
-		limit: sc.MaxRecordSize,
-		src:   r,
+		slashAt: -1,
+		sc:      sc,
+		parse:   parse,
+		cloud:   sc.Source.Cloud(),
+		file:    file,
+		limit:   sc.MaxRecordSize,
+		src:     r,
 	}
 	if s.limit <= 0 {
 		s.limit = DefaultMaxRecordSize
@@ -164,9 +165,12 @@ type scan struct {
 	lineOff int64 // newlines before lineOff are counted in lines
 	lines   int
 
-	chk  checker
-	pre  *prefilter // built from the first input read, unless DecodeAll
-	stop bool
+	chk checker
+	// The first backslash at or after slashFrom is at slashAt, or (when
+	// slashAt is -1) there is none before slashSeen.
+	slashFrom, slashAt, slashSeen int64
+	pre                           *prefilter // built from the first input read, unless DecodeAll
+	stop                          bool
 
 	// cut is set when the input ended inside a value; held buffers the
 	// problems of the current top-level value in Follow mode, delivered
@@ -442,6 +446,29 @@ func isContainerKey(k []byte) bool {
 	return false
 }
 
+// cleanTo returns the index in buf of the first backslash at or after off,
+// or the end of buf: what the checker may take as escape-free. Each stretch
+// of input is searched once, with the vectorised bytes.IndexByte, however
+// many records it holds.
+func (s *scan) cleanTo(off int64) int {
+	if off < s.slashFrom || s.slashAt >= 0 && s.slashAt < off {
+		s.slashFrom, s.slashAt, s.slashSeen = off, -1, off
+	}
+	end := s.base + int64(s.end)
+	if s.slashAt < 0 && s.slashSeen < end {
+		from := max(s.slashSeen, off)
+		if i := bytes.IndexByte(s.buf[from-s.base:s.end], '\\'); i >= 0 {
+			s.slashAt = from + int64(i)
+		} else {
+			s.slashSeen = end
+		}
+	}
+	if s.slashAt >= 0 {
+		return int(s.slashAt - s.base)
+	}
+	return s.end
+}
+
 // checkAt runs a check of the value at off, reading more input while the
 // value continues past the buffer and stays within limit bytes of from.
 // It returns the offset after the value, or the error: errIncomplete at the
@@ -477,6 +504,7 @@ func (s *scan) topObject(start int64) int64 {
 	s.chk.topKeys = true
 	for {
 		i := int(start - s.base)
+		s.chk.clean = s.cleanTo(start)
 		e, err := s.chk.value(s.buf[:s.end], i, s.eof)
 		if err == nil {
 			s.chk.topKeys = false
@@ -736,6 +764,7 @@ func (s *scan) element(off int64) (next int64, resynced bool) {
 	s.chk.reset()
 	for {
 		i := int(off - s.base)
+		s.chk.clean = s.cleanTo(off)
 		e, err := s.chk.value(s.buf[:s.end], i, s.eof)
 		if err == nil {
 			s.record(off, s.base+int64(e), true)
