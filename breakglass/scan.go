@@ -33,7 +33,8 @@ const chunkSize = 256 << 10
 //
 // Every record is checked for JSON syntax, so malformed records are found
 // whether or not they mention an account. A record is only decoded when its
-// text contains an account's identifying substring (ignoring ASCII case) or
+// text contains an account's identifying substring (ignoring ASCII case; one
+// that is a whole JSON string, like the root user's "Root", as a value) or
 // any escape sequence; DecodeAll turns that pre-filter off.
 type Scanner struct {
 	Source  Source

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -473,6 +475,61 @@ func TestScanIsIndependentOfReadSizes(t *testing.T) {
 		res, err := sc.Scan(byteReader{bytes.NewReader(data)}, name)
 		if err != nil || res.Records != whole.records || len(res.Detections) != len(whole.detections) {
 			t.Errorf("%s read byte by byte: records %d detections %d err %v, want %d %d", name, res.Records, len(res.Detections), err, whole.records, len(whole.detections))
+		}
+	}
+}
+
+// randomReader hands out reads of random sizes, so that records, escapes
+// and the scanner's buffer boundaries fall anywhere relative to each other.
+type randomReader struct {
+	r   io.Reader
+	rnd *rand.Rand
+}
+
+func (x randomReader) Read(p []byte) (int, error) {
+	return x.r.Read(p[:min(len(p), 1+x.rnd.IntN(300))])
+}
+
+// The checker is told where the input's backslashes are and skips the
+// escape check in strings before them. Wherever escapes fall, in JSON lines
+// and in a trail file read in pieces of any size: a use spelled with an
+// escape is still decoded and found, and a broken escape or a raw control
+// character still makes its record malformed.
+func TestScanFindsEscapesWhereverTheyFall(t *testing.T) {
+	m := matcherFor(t, aliceARN)
+	r := rand.New(rand.NewPCG(21, 22))
+	for round := range 20 {
+		var records []string
+		uses, bad := 0, 0
+		for k := range 200 {
+			id, at := fmt.Sprintf("id-%d-%d", round, k), t0.Add(time.Duration(k)*time.Second)
+			rec := ctLogin(id, "ops-bob", at, true)
+			switch r.IntN(8) {
+			case 0: // only the decoded name is the account's
+				rec = ctLogin(id, `breakglass\u002dalice`, at, true)
+				uses++
+			case 1:
+				rec = ctLogin(id, "breakglass-alice", at, false)
+				uses++
+			case 2:
+				rec = strings.Replace(rec, `"Yes"`, `"Y\"e\\s\/"`, 1)
+			case 3:
+				rec = strings.Replace(rec, `"Yes"`, `"Y\x"`, 1)
+				bad++
+			case 4:
+				rec = strings.Replace(rec, `"Yes"`, "\"Y\x01s\"", 1)
+				bad++
+			}
+			records = append(records, rec)
+		}
+		for _, data := range []string{strings.Join(records, ""), trailFile(records...)} {
+			var problems int
+			sc := &Scanner{Source: SourceCloudTrail, Matcher: m, OnProblem: func(Problem) { problems++ }}
+			res, err := sc.Scan(randomReader{strings.NewReader(data), r}, "f")
+			if err != nil || res.Records != len(records) || res.Malformed != bad || problems != bad || len(res.Detections) != uses {
+				t.Fatalf("round %d: records %d malformed %d (reported %d) detections %d err %v, want %d records, %d malformed, %d uses",
+					round, res.Records, res.Malformed, problems, len(res.Detections), err, len(records), bad, uses)
+			}
 		}
 	}
 }
