@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -76,9 +78,27 @@ func openSQLite(ctx context.Context, path string, o options) (Store, error) {
 
 func (s *sqlStore) migrateSQLite(ctx context.Context) error {
 	conn, err := s.w.Conn(ctx)
+	// A new connection switches the file to WAL, which needs a lock that a
+	// concurrent opener (another replica or process starting at the same
+	// moment) may hold briefly; busy_timeout does not cover that step, so
+	// retry for as long as it would have waited.
+	for wait := 10 * time.Millisecond; err != nil && isSQLiteBusy(err) && wait < sqliteBusyMillis*time.Millisecond; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("connecting: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		conn, err = s.w.Conn(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
 	defer conn.Close()
 	return migrate(ctx, conn, "sqlite", s.now())
+}
+
+// isSQLiteBusy reports whether err is SQLite's "database is locked".
+func isSQLiteBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
