@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -35,6 +37,10 @@ type policySource struct {
 
 	mu        sync.Mutex // serialises reloads
 	listeners []func()
+
+	// pollEvery is how often Watch polls the files; reloadPollInterval
+	// unless a test sets it.
+	pollEvery time.Duration
 }
 
 // loadedPolicies is one good policy set and when it was loaded.
@@ -55,7 +61,7 @@ type reloadResult struct {
 // newPolicySource loads path once. With errors it returns the diagnostics
 // and no source: the daemon must not start on a broken policy set.
 func newPolicySource(path string, logger *slog.Logger) (*policySource, policies.Diagnostics) {
-	ps := &policySource{path: path, logger: logger, now: time.Now}
+	ps := &policySource{path: path, logger: logger, now: time.Now, pollEvery: reloadPollInterval}
 	set, diags := policies.Validate(path)
 	if diags.HasErrors() {
 		return nil, diags
@@ -120,64 +126,135 @@ func (ps *policySource) Reload(ctx context.Context, cause string) bool {
 // (an editor's save, a git checkout) to settle before reloading.
 const reloadDebounce = 250 * time.Millisecond
 
-// Watch reloads on SIGHUP and on changes under the policy path until ctx
-// ends. A watcher that cannot start is logged; SIGHUP still works.
-func (ps *policySource) Watch(ctx context.Context) {
+// reloadPollInterval is how often the policy files are also checked by
+// size and modification time, for the changes file events miss: a
+// watcher that could not start (inotify limits), network file systems,
+// and Kubernetes ConfigMap volumes, which swap a hidden ..data symlink.
+const reloadPollInterval = 5 * time.Second
+
+// Watch starts watching: SIGHUP, file events under the policy path, and a
+// poll of the files' sizes and modification times. Everything is set up
+// before Watch returns, so a change made after it is never missed; the
+// watching itself runs in a goroutine until ctx ends, and the returned
+// channel closes when it has stopped. A file watcher that cannot start
+// is logged; the poll and SIGHUP still work.
+func (ps *policySource) Watch(ctx context.Context) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		ps.logger.WarnContext(ctx, "cannot watch the policy files; reload with SIGHUP", "error", err)
+		ps.logger.WarnContext(ctx, "cannot watch the policy files; changes are noticed by polling every "+reloadPollInterval.String()+", or reload with SIGHUP", "error", err)
+		w = nil
 	} else {
-		defer w.Close()
 		if err := addRecursive(w, ps.path); err != nil {
-			ps.logger.WarnContext(ctx, "cannot watch every policy directory; reload with SIGHUP", "error", err)
+			ps.logger.WarnContext(ctx, "cannot watch every policy directory; changes there are noticed by polling every "+reloadPollInterval.String()+", or reload with SIGHUP", "error", err)
 		}
 		events, errs = w.Events, w.Errors
 	}
-
-	var timer *time.Timer
-	var fire <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			ps.Reload(ctx, "SIGHUP")
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			if ev.Has(fsnotify.Create) {
-				if info, err := os.Stat(ev.Name); err == nil && info.IsDir() {
-					_ = addRecursive(w, ev.Name)
+	fp := policyFingerprint(ps.path)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer signal.Stop(hup)
+		if w != nil {
+			defer w.Close()
+		}
+		poll := time.NewTicker(ps.pollEvery)
+		defer poll.Stop()
+		var timer *time.Timer
+		var fire <-chan time.Time
+		reload := func(cause string) {
+			fp = policyFingerprint(ps.path)
+			ps.Reload(ctx, cause)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload("SIGHUP")
+			case ev, ok := <-events:
+				if !ok {
+					events = nil
+					continue
+				}
+				if ev.Has(fsnotify.Create) {
+					if info, err := os.Stat(ev.Name); err == nil && info.IsDir() {
+						_ = addRecursive(w, ev.Name)
+					}
+				}
+				if !relevant(ev.Name) {
+					continue
+				}
+				if timer == nil {
+					timer = time.NewTimer(reloadDebounce)
+				} else {
+					timer.Reset(reloadDebounce)
+				}
+				fire = timer.C
+			case err, ok := <-errs:
+				if !ok {
+					errs = nil
+					continue
+				}
+				ps.logger.WarnContext(ctx, "policy file watcher error", "error", err)
+			case <-fire:
+				fire = nil
+				reload("file change")
+			case <-poll.C:
+				if fire == nil && policyFingerprint(ps.path) != fp {
+					reload("file change (poll)")
 				}
 			}
-			if !relevant(ev.Name) {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(reloadDebounce)
-			} else {
-				timer.Reset(reloadDebounce)
-			}
-			fire = timer.C
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			ps.logger.WarnContext(ctx, "policy file watcher error", "error", err)
-		case <-fire:
-			fire = nil
-			ps.Reload(ctx, "file change")
 		}
+	}()
+	return done
+}
+
+// policyFingerprint sums the path, size and modification time of every
+// policy file under root (following symbolic links to files, as the
+// loader does). Any edit, addition, removal or rename changes it.
+func policyFingerprint(root string) uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	add := func(p string, info fs.FileInfo) {
+		h.Write([]byte(p))
+		binary.LittleEndian.PutUint64(buf[:], uint64(info.Size()))
+		h.Write(buf[:])
+		binary.LittleEndian.PutUint64(buf[:], uint64(info.ModTime().UnixNano()))
+		h.Write(buf[:])
 	}
+	info, err := os.Stat(root)
+	if err != nil {
+		return 0
+	}
+	if !info.IsDir() {
+		add(root, info)
+		return h.Sum64()
+	}
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			h.Write([]byte("!" + p))
+			return nil
+		}
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && p != root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(d.Name(), ".hcl") {
+			return nil
+		}
+		if info, err := os.Stat(p); err == nil {
+			add(p, info)
+		}
+		return nil
+	})
+	return h.Sum64()
 }
 
 // relevant reports whether a changed path can affect the policy set: an

@@ -240,7 +240,7 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go ps.Watch(watchCtx)
+	watchDone := ps.Watch(watchCtx)
 
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAudit()
@@ -281,6 +281,7 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 		_ = httpSrv.Close()
 	}
 	stopWatch()
+	<-watchDone
 	stopEngine()
 	stopAudit()
 	select {
