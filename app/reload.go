@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"encoding/binary"
-	"hash/fnv"
 	"errors"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"os"
