@@ -40,7 +40,9 @@ func syntaxErr(off int, format string, args ...any) error {
 // string held a backslash escape: the raw bytes of an escape-free record are
 // its decoded text, which is what makes the substring pre-filter sound.
 type checker struct {
-	stack   []byte
+	// deep holds the container kinds below the 64 innermost levels,
+	// which value keeps in a register (see value).
+	deep    []byte
 	escaped bool
 	// topKeys makes value stop with errContainer at the array of a
 	// top-level member named like a records container (isContainerKey).
@@ -117,12 +119,18 @@ func stringSpan(b []byte, i, clean int) int {
 // escapes, structure without whitespace) are handled inline, eight string
 // bytes at a time; everything else goes through the helpers below.
 func (c *checker) value(b []byte, i int, final bool) (int, error) {
-	c.stack = c.stack[:0]
+	// The open containers: depth of them, the innermost 64 as bits of
+	// kinds (1 for an object, 0 for an array; the innermost is bit 0),
+	// any deeper in c.deep.
+	c.deep = c.deep[:0]
+	var (
+		depth int
+		kinds uint64
+	)
 	n := len(b)
 	var (
 		err       error
 		ch        byte
-		top       byte
 		ks        int
 		wholeLens uint64
 		container bool
@@ -154,7 +162,7 @@ value:
 			c.noteString(b[ks : i-1])
 		}
 	case '{':
-		if len(c.stack) >= maxDepth {
+		if depth >= maxDepth {
 			return i, syntaxErr(i, "nesting deeper than %d levels", maxDepth)
 		}
 		i++
@@ -168,10 +176,14 @@ value:
 			i++
 			break
 		}
-		c.stack = append(c.stack, '{')
+		if depth >= 64 {
+			c.deep = append(c.deep, byte(kinds>>63))
+		}
+		kinds = kinds<<1 | 1
+		depth++
 		goto key
 	case '[':
-		if len(c.stack) >= maxDepth {
+		if depth >= maxDepth {
 			return i, syntaxErr(i, "nesting deeper than %d levels", maxDepth)
 		}
 		i++
@@ -185,7 +197,11 @@ value:
 			i++
 			break
 		}
-		c.stack = append(c.stack, '[')
+		if depth >= 64 {
+			c.deep = append(c.deep, byte(kinds>>63))
+		}
+		kinds <<= 1
+		depth++
 		goto value
 	case 't':
 		if i, err = literal(b, i, "true"); err != nil {
@@ -209,25 +225,31 @@ value:
 	}
 
 	// A value ended: close containers until one continues.
-	for len(c.stack) > 0 {
+	for depth > 0 {
 		if i < n && b[i] <= ' ' {
 			i = skipSpace(b, i)
 		}
 		if i >= n {
 			return i, errIncomplete
 		}
-		top, ch = c.stack[len(c.stack)-1], b[i]
+		ch = b[i]
+		obj := kinds&1 != 0
 		switch {
 		case ch == ',':
 			i++
-			if top == '{' {
+			if obj {
 				goto key
 			}
 			goto value
-		case top == '{' && ch == '}', top == '[' && ch == ']':
-			c.stack = c.stack[:len(c.stack)-1]
+		case obj && ch == '}', !obj && ch == ']':
+			kinds >>= 1
+			depth--
+			if depth >= 64 {
+				kinds |= uint64(c.deep[len(c.deep)-1]) << 63
+				c.deep = c.deep[:len(c.deep)-1]
+			}
 			i++
-		case top == '{':
+		case obj:
 			return i, syntaxErr(i, "invalid character %s after an object member (expected ',' or '}')", quoteChar(ch))
 		default:
 			return i, syntaxErr(i, "invalid character %s after an array element (expected ',' or ']')", quoteChar(ch))
@@ -254,7 +276,7 @@ key:
 	} else if i, err = c.str(b, i); err != nil {
 		return i, err
 	}
-	if c.topKeys && len(c.stack) == 1 {
+	if c.topKeys && depth == 1 {
 		container = isContainerKey(b[ks : i-1])
 	}
 	if i < n && b[i] == ':' && !container {

@@ -68,6 +68,49 @@ func TestCheckerDepthLimit(t *testing.T) {
 	}
 }
 
+// Objects and arrays nested alternately past the 64 levels the checker
+// keeps in a register, closed right and wrong at every depth: the checker
+// must remember which kind each level was.
+func TestCheckerDeepMixedNesting(t *testing.T) {
+	for _, depth := range []int{63, 64, 65, 66, 127, 128, 129, 200} {
+		var open, close strings.Builder
+		kinds := make([]bool, depth) // true: object
+		for d := range depth {
+			kinds[d] = (d*7+d/3)%3 != 0
+			if kinds[d] {
+				open.WriteString(`{"k":`)
+			} else {
+				open.WriteString(`[1,`)
+			}
+		}
+		for d := depth - 1; d >= 0; d-- {
+			if kinds[d] {
+				close.WriteString(`}`)
+			} else {
+				close.WriteString(`]`)
+			}
+		}
+		doc := open.String() + "0" + close.String()
+		if got, want := checkWhole(t, []byte(doc)), json.Valid([]byte(doc)); got != want || !got {
+			t.Errorf("depth %d: checker %v, json.Valid %v", depth, got, want)
+		}
+		// Swap one closer at each depth: always invalid.
+		cl := []byte(close.String())
+		for k := range cl {
+			bad := append([]byte(nil), cl...)
+			if bad[k] == '}' {
+				bad[k] = ']'
+			} else {
+				bad[k] = '}'
+			}
+			doc := open.String() + "0" + string(bad)
+			if checkWhole(t, []byte(doc)) || json.Valid([]byte(doc)) {
+				t.Fatalf("depth %d: a wrong closer at %d accepted", depth, k)
+			}
+		}
+	}
+}
+
 // Every proper prefix of a valid object is incomplete, never an error and
 // never accepted: that is what lets the scanner read more and retry.
 func TestCheckerPrefixesAreIncomplete(t *testing.T) {
