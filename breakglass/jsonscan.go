@@ -95,11 +95,27 @@ func quoteOrControlLanes(x uint64) uint64 {
 }
 
 // stringSpan returns the offset of the first '"' or control byte at or
-// after i, found eight bytes at a time, or the offset of the last fewer
+// after i, found sixteen bytes at a time, or the offset of the last fewer
 // than eight bytes before clean when none comes before them. b[:clean]
 // holds no backslash (i <= clean <= len(b)), so these are the only bytes
 // that can end or break a string there; past clean, str takes over.
 func stringSpan(b []byte, i, clean int) int {
+	// Two words a step, both computed before either is tested: most
+	// strings end within the first step, so the loop exit is predicted
+	// well, which a word-at-a-time loop's is not (BenchmarkChecker: about
+	// a quarter faster; four words a step gain nothing more).
+	for clean-i >= 16 {
+		w := b[i : i+16 : i+16]
+		m0 := quoteOrControlLanes(binary.LittleEndian.Uint64(w[0:8]))
+		m1 := quoteOrControlLanes(binary.LittleEndian.Uint64(w[8:16]))
+		if m0 != 0 {
+			return i + bits.TrailingZeros64(m0)>>3
+		}
+		if m1 != 0 {
+			return i + 8 + bits.TrailingZeros64(m1)>>3
+		}
+		i += 16
+	}
 	r := b[i:clean]
 	for len(r) >= 8 {
 		if m := quoteOrControlLanes(binary.LittleEndian.Uint64(r)); m != 0 {
