@@ -113,8 +113,9 @@ func benchSize(b *testing.B) int64 {
 // BenchmarkScanCloudTrail scans a generated trail file ({"Records":[…]},
 // 0.1% of records are break-glass use) and reports, besides the fast path's
 // own MB/s, the MB/s of the naive full-decode baseline and of
-// `grep -c -F ARN` on the same file, and the ratios. Everything is
-// single-threaded: run with -cpu 1 for per-core figures.
+// `grep -c -F ARN` on the same file, and the ratios. The scan and grep
+// run alternately, b.N times each, and the figures are of each one's best
+// run. Everything is single-threaded: run with -cpu 1 for per-core figures.
 func BenchmarkScanCloudTrail(b *testing.B) {
 	size := benchSize(b)
 	path := filepath.Join(b.TempDir(), "trail.json")
@@ -143,30 +144,72 @@ func BenchmarkScanCloudTrail(b *testing.B) {
 		return res
 	}
 	scanOnce() // warm the page cache
+	grep, grepErr := exec.LookPath("grep")
+	needle := "arn:aws:iam::" + genAccount + ":user/breakglass-alice"
+	var count string
+	runGrep := func() (wall, cpu time.Duration) {
+		cmd := exec.Command(grep, "-c", "-F", needle, path)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		start := time.Now()
+		out, err := cmd.Output()
+		wall = time.Since(start)
+		if err != nil {
+			b.Fatalf("grep: %v", err)
+		}
+		count = strings.TrimSpace(string(out))
+		return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	// The scan and grep run alternately, and each is credited with its
+	// best run: on a shared machine a run is only ever slowed down by
+	// others, so the minimum is the closest to the work itself, and
+	// alternating exposes both to the same conditions.
 	b.SetBytes(n)
 	b.ResetTimer()
-	cpu0 := processCPU()
 	var res Result
-	for b.Loop() {
+	var fast, fastCPU, best, bestCPU time.Duration
+	for i := 0; i < b.N; i++ {
+		start, cpu0 := time.Now(), processCPU()
 		res = scanOnce()
+		d, c := time.Since(start), processCPU()-cpu0
+		if fast == 0 || d < fast {
+			fast = d
+		}
+		if fastCPU == 0 || c < fastCPU {
+			fastCPU = c
+		}
+		if grepErr == nil {
+			b.StopTimer()
+			d, c := runGrep()
+			if best == 0 || d < best {
+				best = d
+			}
+			if bestCPU == 0 || c < bestCPU {
+				bestCPU = c
+			}
+			b.StartTimer()
+		}
 	}
 	b.StopTimer()
-	fast := b.Elapsed() / time.Duration(b.N)
-	fastCPU := (processCPU() - cpu0) / time.Duration(b.N)
 	if res.Records != records || res.Malformed != 0 || len(res.Detections) != uses {
 		b.Fatalf("fast scan: records %d malformed %d detections %d, generated %d records with %d uses", res.Records, res.Malformed, len(res.Detections), records, uses)
 	}
 
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	nRecords, nDetections, err := naiveScanTrail(f, m)
-	naive := time.Since(start)
-	f.Close()
-	if err != nil || nRecords != records || len(nDetections) != uses {
-		b.Fatalf("naive scan: records %d detections %d err %v, want %d and %d", nRecords, len(nDetections), err, records, uses)
+	var naive time.Duration
+	for range 2 { // the best of two, like the others
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		nRecords, nDetections, err := naiveScanTrail(f, m)
+		d := time.Since(start)
+		f.Close()
+		if err != nil || nRecords != records || len(nDetections) != uses {
+			b.Fatalf("naive scan: records %d detections %d err %v, want %d and %d", nRecords, len(nDetections), err, records, uses)
+		}
+		if naive == 0 || d < naive {
+			naive = d
+		}
 	}
 	b.ReportMetric(mbps(fast), "fast-MB/s")
 	b.ReportMetric(mbps(naive), "naive-MB/s")
@@ -174,29 +217,9 @@ func BenchmarkScanCloudTrail(b *testing.B) {
 	b.Logf("%.0f MB, %d records, %d break-glass uses", float64(n)/1e6, records, uses)
 	b.Logf("fast %.0f MB/s, naive full decode %.0f MB/s: %.1fx", mbps(fast), mbps(naive), naive.Seconds()/fast.Seconds())
 
-	grep, err := exec.LookPath("grep")
-	if err != nil {
+	if grepErr != nil {
 		b.Logf("grep not found: no grep comparison")
 		return
-	}
-	var best, bestCPU time.Duration
-	var count string
-	for range 3 {
-		cmd := exec.Command(grep, "-c", "-F", "arn:aws:iam::"+genAccount+":user/breakglass-alice", path)
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		start := time.Now()
-		out, err := cmd.Output()
-		d := time.Since(start)
-		if err != nil {
-			b.Fatalf("grep: %v", err)
-		}
-		count = strings.TrimSpace(string(out))
-		if best == 0 || d < best {
-			best = d
-		}
-		if c := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(); bestCPU == 0 || c < bestCPU {
-			bestCPU = c
-		}
 	}
 	b.ReportMetric(mbps(best), "grep-MB/s")
 	b.ReportMetric(fast.Seconds()/best.Seconds(), "x-grep-time")
