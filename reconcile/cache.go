@@ -28,6 +28,11 @@ type grantCache struct {
 	// live then points into. Targeted passes then share one copy of the
 	// live grants instead of copying and sorting them all every time.
 	sorted []model.Grant
+	// loaded reports whether a full read filled the cache (reset) since it
+	// was made or dropped: until then it knows only some grants, and a
+	// pass planning from it would take every other grant's bindings for
+	// unwanted.
+	loaded bool
 }
 
 func newGrantCache() *grantCache {
@@ -49,6 +54,25 @@ func (c *grantCache) reset(live []model.Grant) {
 		c.live[live[i].ID] = &live[i]
 	}
 	c.sorted = live
+	c.loaded = true
+}
+
+// drop empties the cache before a full read, so the grants it held can be
+// freed while the new ones are read; it is not loaded until reset.
+func (c *grantCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live = make(map[string]*model.Grant)
+	c.gone = make(map[string]int64)
+	c.sorted = nil
+	c.loaded = false
+}
+
+// isLoaded reports whether the cache holds every live grant (see loaded).
+func (c *grantCache) isLoaded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loaded
 }
 
 // apply records g as read from the store (or just written); it reports

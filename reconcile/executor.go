@@ -150,13 +150,7 @@ func groupByScope(bs []model.Binding) []model.Binding {
 // grantScopes returns the scopes grant g may have bindings in: its role's
 // targets and wherever its bindings were last seen.
 func (e *Engine) grantScopes(s *snapshot, g *model.Grant) []model.ScopeKey {
-	out := slices.Clone(s.roleScopes[g.Role])
-	for _, k := range e.loop.ownerScopes[g.ID] {
-		if !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
+	return e.loop.ownerScopes.appendTo(slices.Clone(s.roleScopes[g.Role]), g.ID)
 }
 
 // dueAt returns the instant a live grant fell due for a status change at
@@ -253,10 +247,11 @@ type failure struct {
 // scopeResult is what reconciling one scope found and did.
 type scopeResult struct {
 	scope model.ScopeKey
-	// observed reports whether the scope could be read; present is then
-	// every managed binding in it after the pass's writes, by owner.
+	// observed reports whether the scope could be read; owners then says
+	// which grants have managed bindings in it after the pass's writes,
+	// and which have all they should (see ownerStates).
 	observed bool
-	present  map[string][]model.Binding
+	owners   map[string]ownerState
 	// confirmAt is when the cloud confirmed present: the end of the write,
 	// or the read when nothing was written.
 	confirmAt time.Time
@@ -396,7 +391,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 	}
 	if !write {
 		res.observed = true
-		res.present = byOwner(present)
+		res.owners = ownerStates(s, scope, present)
 		return res
 	}
 
@@ -460,7 +455,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 		audit = append(audit, bindingAudit(c, nil))
 	}
 	res.observed = true
-	res.present = byOwner(present)
+	res.owners = ownerStates(s, scope, present)
 
 	ops, err := e.planRecords(ctx, st, s, records, present, failedRecs)
 	// The audit entries of what the cloud did are recorded whatever
@@ -470,14 +465,6 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 		return fail(fmt.Errorf("planning the binding records of %s: %w", scope, err))
 	}
 	return res
-}
-
-func byOwner(present map[model.BindingKey]*model.Binding) map[string][]model.Binding {
-	out := make(map[string][]model.Binding, len(present))
-	for _, b := range present {
-		out[b.Owner] = append(out[b.Owner], *b)
-	}
-	return out
 }
 
 // ownersOf returns the grants the observed managed bindings and the
@@ -695,12 +682,20 @@ type passRequest struct {
 type passOutcome struct {
 	err    error // the pass could not run
 	fenced error // a write was fenced: this replica is no longer leader
+	// policyErr is why the policy set could not be applied to every
+	// grant (the pass ran with what could).
+	policyErr error
 }
 
 // pass runs one reconcile pass: snapshot, observe and plan the scopes due,
 // apply and queue the bookkeeping (when writing), settle grant statuses,
 // reschedule.
 func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) passOutcome {
+	if !req.full && !e.loop.cache.isLoaded() {
+		// No full read has succeeded yet in this term (or the last one
+		// failed): only a full pass knows every live grant.
+		req.full = true
+	}
 	kind := "targeted"
 	if req.full {
 		kind = "full"
@@ -735,14 +730,28 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		})
 	}
 
-	// A full pass reads every live grant; a targeted one uses the cache the
-	// loop's poll has just brought up to date. The time is taken after the
-	// read, so grants that expired during it are in this pass.
+	// A full pass reads every live grant, and when writing first applies
+	// the policy set to them (syncPolicy); a targeted one uses the cache
+	// the loop's poll has just brought up to date. The time is taken after
+	// the read, so grants that expired during it are in this pass.
 	var live []model.Grant
 	var err error
+	var policyErr error
 	if req.full {
+		// The cached grants go first: the read replaces them, and they
+		// need not be held twice meanwhile. Until the read succeeds, every
+		// pass is a full one (see loaded).
+		e.loop.cache.drop()
 		readFrom := e.clock.Now()
-		if live, err = readLive(ctx, st); err == nil {
+		if live, err = readLive(ctx, st); err == nil && write {
+			if live, policyErr = e.syncPolicy(ctx, st, live, e.clock.Now()); fencedErr(policyErr) != nil {
+				err = policyErr
+			} else if policyErr != nil {
+				// The full resync applies it again; make that soon.
+				e.log.Error("applying the policy set to grants; retrying", "error", policyErr, "retry_in", passRetry)
+			}
+		}
+		if err == nil {
 			e.loop.cache.reset(live)
 			e.loop.lastPoll = readFrom
 		}
@@ -781,6 +790,7 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 
 	var total model.Changes
 	scopeErrs := make(map[string]string, len(results))
+	read := make(map[model.ScopeKey]map[string]ownerState, len(results))
 	var fenced error
 	for _, r := range results {
 		total.Create = append(total.Create, r.changes.Create...)
@@ -796,7 +806,11 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		} else {
 			scopeErrs[r.scope.String()] = ""
 		}
+		if r.observed {
+			read[r.scope] = r.owners
+		}
 	}
+	e.loop.ownerScopes.observed(read)
 	if fenced != nil {
 		endPass("", countChanges(total), scopeErrs, 0)
 		return passOutcome{fenced: fenced}
@@ -819,8 +833,14 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		}
 		e.activeGrants.Store(active)
 	}
+	// Only grants a later poll can return need noting: those updated
+	// within its window (the others would be news there only with a new
+	// version anyway).
+	seenFrom := e.loop.lastPoll.Add(-2*e.pollSlack() - e.opts.PollInterval)
 	for i := range snap.live {
-		e.noteSeen(snap.live[i].ID, snap.live[i].Version)
+		if g := &snap.live[i]; !g.Updated.Before(seenFrom) {
+			e.noteSeen(g.ID, g.Version)
+		}
 	}
 	e.loop.sched.reset(snap.live, now)
 	e.loop.prevNow = now
@@ -835,7 +855,7 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 	level("reconcile pass", "kind", kind, "scopes", len(scopes), "create", counts.Create, "delete", counts.Delete,
 		"replace", counts.Replace, "findings", counts.Findings, "overdue", overdue, "duration", e.clock.Now().Sub(started))
 	endPass("", counts, scopeErrs, overdue)
-	return passOutcome{}
+	return passOutcome{policyErr: policyErr}
 }
 
 func describe(b *model.Binding) string {
@@ -860,8 +880,8 @@ func fencedErr(err error) error {
 	return nil
 }
 
-// noteScope updates the loop's view of one scope after a pass: backoff,
-// where grants' bindings are, and alerts for failures and findings.
+// noteScope updates the loop's view of one scope after a pass: backoff and
+// alerts for failures and findings.
 func (e *Engine) noteScope(r *scopeResult, now time.Time) {
 	if failed, transient := r.failed(); failed {
 		b := e.loop.backoff[r.scope]
@@ -876,21 +896,6 @@ func (e *Engine) noteScope(r *scopeResult, now time.Time) {
 	} else {
 		delete(e.loop.backoff, r.scope)
 	}
-	if r.observed {
-		for owner, m := range e.loop.ownerScopes {
-			if i := slices.Index(m, r.scope); i >= 0 && len(r.present[owner]) == 0 {
-				if len(m) == 1 {
-					delete(e.loop.ownerScopes, owner)
-				} else {
-					e.loop.ownerScopes[owner] = slices.Delete(slices.Clone(m), i, i+1)
-				}
-			}
-		}
-		for owner := range r.present {
-			e.addOwnerScope(owner, r.scope)
-		}
-	}
-
 	// Alerts: each condition once while it lasts.
 	raised := make(map[string]bool)
 	prev := e.loop.scopeAlerts[r.scope]
@@ -987,7 +992,7 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 				waiting = waiting || !e.loop.inBackoff(k, now) && (r == nil || !r.transient)
 				continue
 			}
-			if len(r.present[g.ID]) > 0 {
+			if r.owners[g.ID]&ownerPresent != 0 {
 				clean = false
 			}
 			if r.confirmAt.After(confirmAt) {
@@ -1091,12 +1096,7 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 func (e *Engine) allPresent(s *snapshot, byScope map[model.ScopeKey]*scopeResult, g *model.Grant) bool {
 	for _, d := range s.byOwner[g.ID] {
 		r := byScope[d.Target.ScopeKey()]
-		if r == nil || !r.observed {
-			return false
-		}
-		if !slices.ContainsFunc(r.present[g.ID], func(b model.Binding) bool {
-			return b.Key() == d.Key() && sameWindow(&b, d)
-		}) {
+		if r == nil || !r.observed || r.owners[g.ID]&ownerComplete == 0 {
 			return false
 		}
 	}
@@ -1181,22 +1181,21 @@ func (e *Engine) policyOps(ctx context.Context, st state.Store, set *policies.Se
 	return PolicyOps(set, live, history, now), nil
 }
 
-// syncPolicy applies what the policy set asks of the stored grants
-// (PolicyOps) with actor ActorPolicy.
-func (e *Engine) syncPolicy(ctx context.Context, st state.Store, now time.Time) error {
+// syncPolicy applies what the policy set asks of the live grants just
+// read from the store (PolicyOps) with actor ActorPolicy, and returns them
+// as they are after it (live is changed in place). An error of one grant
+// does not stop the others; a fenced write stops it.
+func (e *Engine) syncPolicy(ctx context.Context, st state.Store, live []model.Grant, now time.Time) ([]model.Grant, error) {
 	set := e.opts.Policies()
 	if set == nil {
-		return nil
-	}
-	live, err := st.ListGrants(ctx, state.GrantFilter{Status: liveStatuses})
-	if err != nil {
-		return fmt.Errorf("reading live grants: %w", err)
+		return live, nil
 	}
 	ops, err := e.policyOps(ctx, st, set, live, now)
 	if err != nil {
-		return err
+		return live, err
 	}
 	var errs []error
+	var changed []model.Grant
 	for _, op := range ops {
 		c := state.Change{Actor: ActorPolicy, Action: op.Action, Note: op.Note}
 		var stored model.Grant
@@ -1212,7 +1211,7 @@ func (e *Engine) syncPolicy(ctx context.Context, st state.Store, now time.Time) 
 		}
 		if err != nil {
 			if fencedErr(err) != nil {
-				return err
+				return live, err
 			}
 			errs = append(errs, fmt.Errorf("%s grant %s: %w", op.Action, op.Grant.ID, err))
 			continue
@@ -1220,7 +1219,32 @@ func (e *Engine) syncPolicy(ctx context.Context, st state.Store, now time.Time) 
 		// The full pass that follows a sync reconciles every scope.
 		e.log.Info("policy changed a grant", "grant", stored.ID, "action", op.Action, "note", op.Note)
 		e.noteSeen(stored.ID, stored.Version)
-		e.loop.cache.apply(stored)
+		changed = append(changed, stored)
 	}
-	return errors.Join(errs...)
+	return applyStored(live, changed), errors.Join(errs...)
+}
+
+// applyStored returns live with the grants in changed (as stored) put in
+// place of those with their IDs, added when new, and the ones no longer
+// live left out. It changes live in place.
+func applyStored(live, changed []model.Grant) []model.Grant {
+	if len(changed) == 0 {
+		return live
+	}
+	at := make(map[string]int, len(changed))
+	for i := range changed {
+		at[changed[i].ID] = i
+	}
+	for i := range live {
+		if j, ok := at[live[i].ID]; ok {
+			live[i] = changed[j]
+			delete(at, live[i].ID)
+		}
+	}
+	for i := range changed {
+		if _, ok := at[changed[i].ID]; ok {
+			live = append(live, changed[i])
+		}
+	}
+	return slices.DeleteFunc(live, func(g model.Grant) bool { return !g.Status.Live() })
 }

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/elevatehq/elevate/model"
@@ -137,11 +136,9 @@ func retryDelay(failures int, err error, permanent bool) time.Duration {
 type loopState struct {
 	sched   schedule
 	backoff map[model.ScopeKey]*backoffState
-	// ownerScopes maps a grant ID to the scopes its bindings were last seen
-	// or recorded in: a grant whose role lost a target still has its
-	// binding there. (A short slice, not a set: almost every grant has
-	// one or two, and a map per grant costs ten times the memory.)
-	ownerScopes map[string][]model.ScopeKey
+	// ownerScopes holds the scopes each grant's bindings were last seen
+	// or recorded in.
+	ownerScopes *ownerScopes
 	// seen maps grant IDs to the version last seen, so the poll reacts
 	// only to changes (and not to the engine's own writes).
 	seen     map[string]seenVersion
@@ -165,7 +162,7 @@ type loopState struct {
 func newLoopState() loopState {
 	return loopState{
 		backoff:        make(map[model.ScopeKey]*backoffState),
-		ownerScopes:    make(map[string][]model.ScopeKey),
+		ownerScopes:    newOwnerScopes(),
 		seen:           make(map[string]seenVersion),
 		scopeAlerts:    make(map[model.ScopeKey]map[string]bool),
 		overdueAlerted: make(map[string]bool),
@@ -202,7 +199,6 @@ func (l *loopState) inBackoff(scope model.ScopeKey, now time.Time) bool {
 //
 // rec, nil in report mode, writes the bookkeeping.
 func (e *Engine) run(ctx context.Context, st state.Store, rec *recorder, stepDown func(error)) {
-	write := rec != nil
 	e.seenMu.Lock()
 	e.loop = newLoopState()
 	e.loop.rec = rec
@@ -212,36 +208,15 @@ func (e *Engine) run(ctx context.Context, st state.Store, rec *recorder, stepDow
 		e.log.Warn("reading binding records at leadership start; the first full pass rebuilds them", "error", err)
 	}
 	e.loop.lastPoll = now
-	syncPolicy, retryPolicy := true, false
 	nextResync := now // the first pass is a full one
 	nextPoll := now.Add(e.opts.PollInterval)
 	for ctx.Err() == nil {
 		now = e.clock.Now()
 		trig := e.takeTriggers()
-		if e.policyChanged.Swap(false) {
-			syncPolicy = true
-		}
-		full := trig.full || !now.Before(nextResync)
-		syncPolicy = syncPolicy || full // a full pass applies the policy set too
-		if syncPolicy && write {
-			if err := e.renew(ctx); err != nil {
-				stepDown(err)
-				return
-			}
-			if err := e.syncPolicy(ctx, st, now); err != nil {
-				if fencedErr(err) != nil {
-					stepDown(err)
-					return
-				}
-				// The full resync applies it again; make that soon.
-				e.log.Error("applying the policy set to grants; retrying", "error", err, "retry_in", passRetry)
-				retryPolicy = true
-			}
-		}
 		// After a policy change every scope is reconciled (in report mode
-		// too: the plan to report has changed).
-		full = full || syncPolicy
-		syncPolicy = false
+		// too: the plan to report has changed). A full pass applies the
+		// policy set to the grants first.
+		full := trig.full || !now.Before(nextResync) || e.policyChanged.Swap(false)
 		fired := e.loop.sched.popDue(now)
 		if e.settleRetry.Swap(false) {
 			e.loop.retryAt = now.Add(retryUnsettled)
@@ -269,12 +244,11 @@ func (e *Engine) run(ctx context.Context, st state.Store, rec *recorder, stepDow
 			if full {
 				nextPoll = now.Add(e.opts.PollInterval)
 				nextResync = now.Add(e.opts.ResyncInterval)
-				if out.err != nil || retryPolicy {
+				if out.err != nil || out.policyErr != nil {
 					nextResync = now.Add(min(passRetry, e.opts.ResyncInterval))
 				}
 			}
 		}
-		retryPolicy = false
 		wake := nextResync
 		if nextPoll.Before(wake) {
 			wake = nextPoll
@@ -303,17 +277,10 @@ func (e *Engine) loadOwnerScopes(ctx context.Context, st state.Store) error {
 	}
 	for _, r := range recs {
 		if r.Binding.Managed() {
-			e.addOwnerScope(r.Binding.Owner, r.Binding.Target.ScopeKey())
+			e.loop.ownerScopes.add(r.Binding.Owner, r.Binding.Target.ScopeKey())
 		}
 	}
 	return nil
-}
-
-func (e *Engine) addOwnerScope(owner string, s model.ScopeKey) {
-	m := e.loop.ownerScopes[owner]
-	if !slices.Contains(m, s) {
-		e.loop.ownerScopes[owner] = append(m[:len(m):len(m)], s)
-	}
 }
 
 // pollSlack widens the window of grants polled for changes, for clock
@@ -345,7 +312,7 @@ func (e *Engine) pollChanges(ctx context.Context, st state.Store, now time.Time)
 			continue
 		}
 		e.loop.sched.add(g, now)
-		for _, s := range e.loop.ownerScopes[g.ID] {
+		for _, s := range e.loop.ownerScopes.appendTo(nil, g.ID) {
 			out[s] = true
 		}
 		if set != nil {
