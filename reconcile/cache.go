@@ -23,11 +23,12 @@ type grantCache struct {
 	// gone remembers the version at which a grant left the live set, so an
 	// older read of it does not bring it back.
 	gone map[string]int64
-	// sorted is what list returns while no grant changed since it was
-	// made (nil otherwise): the live grants in the store's order, which
-	// live then points into. Targeted passes then share one copy of the
-	// live grants instead of copying and sorting them all every time.
-	sorted []model.Grant
+	// sorted is what list returned last: the live grants in the store's
+	// order; changed holds the IDs applied since, which list folds in
+	// without sorting every grant again. Passes share sorted, so it is
+	// replaced, never changed in place.
+	sorted  []*model.Grant
+	changed map[string]bool
 	// loaded reports whether a full read filled the cache (reset) since it
 	// was made or dropped: until then it knows only some grants, and a
 	// pass planning from it would take every other grant's bindings for
@@ -36,7 +37,7 @@ type grantCache struct {
 }
 
 func newGrantCache() *grantCache {
-	return &grantCache{live: make(map[string]*model.Grant), gone: make(map[string]int64)}
+	return &grantCache{live: make(map[string]*model.Grant), gone: make(map[string]int64), changed: make(map[string]bool)}
 }
 
 // reset replaces the cache with the live grants read from the store. The
@@ -50,10 +51,12 @@ func (c *grantCache) reset(live []model.Grant) {
 	}
 	c.live = make(map[string]*model.Grant, len(live))
 	c.gone = make(map[string]int64)
+	c.changed = make(map[string]bool)
+	c.sorted = make([]*model.Grant, len(live))
 	for i := range live {
 		c.live[live[i].ID] = &live[i]
+		c.sorted[i] = &live[i]
 	}
-	c.sorted = live
 	c.loaded = true
 }
 
@@ -64,6 +67,7 @@ func (c *grantCache) drop() {
 	defer c.mu.Unlock()
 	c.live = make(map[string]*model.Grant)
 	c.gone = make(map[string]int64)
+	c.changed = make(map[string]bool)
 	c.sorted = nil
 	c.loaded = false
 }
@@ -89,36 +93,50 @@ func (c *grantCache) apply(g model.Grant) bool {
 	if g.Status.Live() {
 		c.live[g.ID] = &g
 		delete(c.gone, g.ID)
-		c.sorted = nil
+		c.changed[g.ID] = true
 		return true
 	}
 	_, was := c.live[g.ID]
 	delete(c.live, g.ID)
 	c.gone[g.ID] = g.Version
 	if was {
-		c.sorted = nil
+		c.changed[g.ID] = true
 	}
 	return was
 }
 
 // list returns the cached live grants in the store's order (request time,
-// then ID). The slice is shared: the caller must not change it.
-func (c *grantCache) list() []model.Grant {
+// then ID). The slice and the grants are shared: the caller must not
+// change them.
+func (c *grantCache) list() []*model.Grant {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sorted != nil || len(c.live) == 0 {
+	if len(c.changed) == 0 {
 		return c.sorted
 	}
-	out := make([]model.Grant, 0, len(c.live))
-	for _, g := range c.live {
-		out = append(out, *g)
+	// The grants that did not change keep their order; the changed ones
+	// are sorted apart and merged in.
+	var fresh []*model.Grant
+	for id := range c.changed {
+		if g := c.live[id]; g != nil {
+			fresh = append(fresh, g)
+		}
 	}
-	slices.SortFunc(out, compareStoreOrder)
-	// Point at the new copy, so the one that held the grants before can go.
-	for i := range out {
-		c.live[out[i].ID] = &out[i]
+	slices.SortFunc(fresh, comparePtrStoreOrder)
+	out := make([]*model.Grant, 0, len(c.live))
+	for _, g := range c.sorted {
+		if c.changed[g.ID] {
+			continue
+		}
+		for len(fresh) > 0 && comparePtrStoreOrder(fresh[0], g) < 0 {
+			out = append(out, fresh[0])
+			fresh = fresh[1:]
+		}
+		out = append(out, g)
 	}
+	out = append(out, fresh...)
 	c.sorted = out
+	c.changed = make(map[string]bool)
 	return out
 }
 
@@ -126,3 +144,5 @@ func (c *grantCache) list() []model.Grant {
 func compareStoreOrder(a, b model.Grant) int {
 	return cmp.Or(a.RequestedAt.Compare(b.RequestedAt), cmp.Compare(a.ID, b.ID))
 }
+
+func comparePtrStoreOrder(a, b *model.Grant) int { return compareStoreOrder(*a, *b) }

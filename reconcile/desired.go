@@ -19,6 +19,36 @@ import (
 // rounded down and the start up, so a binding never outlasts its grant.
 func Desired(set *policies.Set, grants []*model.Grant, now time.Time) []model.Binding {
 	out := make([]model.Binding, 0, len(grants))
+	eachDesired(set, grants, now, func(b model.Binding) { out = append(out, b) })
+	return out
+}
+
+// desiredByScope returns Desired's bindings by scope, in Desired's order
+// within each scope, all in one array (made without a first one in grant
+// order: at a hundred thousand grants that is tens of megabytes).
+func desiredByScope(set *policies.Set, grants []*model.Grant, now time.Time) map[model.ScopeKey][]model.Binding {
+	count := make(map[model.ScopeKey]int)
+	n := 0
+	eachDesired(set, grants, now, func(b model.Binding) {
+		count[b.Target.ScopeKey()]++
+		n++
+	})
+	all := make([]model.Binding, n)
+	out := make(map[model.ScopeKey][]model.Binding, len(count))
+	off := 0
+	for k, c := range count {
+		out[k] = all[off : off : off+c]
+		off += c
+	}
+	eachDesired(set, grants, now, func(b model.Binding) {
+		k := b.Target.ScopeKey()
+		out[k] = append(out[k], b)
+	})
+	return out
+}
+
+// eachDesired calls yield with each binding Desired returns, in order.
+func eachDesired(set *policies.Set, grants []*model.Grant, now time.Time, yield func(model.Binding)) {
 	targets := make(map[string][]model.Target)
 	for _, g := range grants {
 		if g == nil || !g.ActiveAt(now) {
@@ -38,7 +68,7 @@ func Desired(set *policies.Set, grants []*model.Grant, now time.Time) []model.Bi
 			continue
 		}
 		for _, t := range ts {
-			out = append(out, model.Binding{
+			yield(model.Binding{
 				Target:    t,
 				Principal: g.Principal,
 				Owner:     g.ID,
@@ -47,7 +77,6 @@ func Desired(set *policies.Set, grants []*model.Grant, now time.Time) []model.Bi
 			})
 		}
 	}
-	return out
 }
 
 func ceilSecond(t time.Time) time.Time {

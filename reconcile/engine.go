@@ -394,7 +394,7 @@ func (e *Engine) PlanNow(ctx context.Context) (model.Changes, error) {
 	if err != nil {
 		return model.Changes{}, err
 	}
-	snap, err := e.snapshot(ctx, e.store, live, e.clock.Now(), false)
+	snap, err := e.snapshot(ctx, e.store, grantPtrs(live), e.clock.Now(), false)
 	if err != nil {
 		return model.Changes{}, err
 	}
@@ -402,6 +402,7 @@ func (e *Engine) PlanNow(ctx context.Context) (model.Changes, error) {
 	if err != nil {
 		return model.Changes{}, err
 	}
+	e.index(snap, nil)
 	results := e.runScopes(ctx, e.store, nil, snap, scopes)
 	var out model.Changes
 	var errs []error

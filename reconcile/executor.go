@@ -34,12 +34,19 @@ type snapshot struct {
 	// full is set for a full pass, which reads everything from the store.
 	full bool
 	set  *policies.Set
-	live []model.Grant
-	// byID holds the live grants and the grants the policy ops just ended.
-	byID    map[string]*model.Grant
-	desired map[model.ScopeKey][]model.Binding
-	// desired holds each scope's desired bindings, byOwner each grant's:
-	// both point into one array of them.
+	// live are the live grants, shared with the grant cache: nobody
+	// changes them.
+	live []*model.Grant
+	// endedByOps are the grants the policy ops just ended (plans that do
+	// not write only).
+	endedByOps []model.Grant
+	// byID holds the grants the pass's scopes concern (see index), and
+	// the grants the policy ops just ended.
+	byID map[string]*model.Grant
+	// desired holds each scope's desired bindings, in one array; byOwner
+	// points at those of each approved grant (the ones a pass may
+	// activate).
+	desired  map[model.ScopeKey][]model.Binding
 	byOwner  map[string][]*model.Binding
 	governed Governed
 	// roleScopes maps a role to the scopes of its targets; scopeTargets
@@ -57,53 +64,41 @@ func readLive(ctx context.Context, st state.Store) ([]model.Grant, error) {
 	return live, nil
 }
 
+// grantPtrs returns pointers to the grants of live, in order.
+func grantPtrs(live []model.Grant) []*model.Grant {
+	out := make([]*model.Grant, len(live))
+	for i := range live {
+		out[i] = &live[i]
+	}
+	return out
+}
+
 // snapshot derives a pass's inputs from the live grants at now. Unless
 // write is set, the policy ops are applied to the grants in memory only
-// (for plans that must not write).
-func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Grant, now time.Time, write bool) (*snapshot, error) {
+// (for plans that must not write). What depends on the scopes the pass
+// reads is derived by index, once they are known.
+func (e *Engine) snapshot(ctx context.Context, st state.Store, live []*model.Grant, now time.Time, write bool) (*snapshot, error) {
 	set := e.opts.Policies()
 	if set == nil {
 		return nil, errNoPolicies
 	}
-	var endedByOps []model.Grant
-	if !write {
-		ops, err := e.policyOps(ctx, st, set, live, now)
-		if err != nil {
-			return nil, err
-		}
-		live, endedByOps = ApplyOps(live, ops)
-	}
 	s := &snapshot{
 		now: now, set: set, live: live,
-		byID:         make(map[string]*model.Grant, len(live)+len(endedByOps)),
-		desired:      make(map[model.ScopeKey][]model.Binding),
-		byOwner:      make(map[string][]*model.Binding, len(live)),
 		governed:     GovernedTargets(set),
 		roleScopes:   make(map[string][]model.ScopeKey),
 		scopeTargets: make(map[model.ScopeKey][]model.Target),
 	}
-	ptrs := make([]*model.Grant, len(live))
-	for i := range live {
-		ptrs[i] = &live[i]
-		s.byID[live[i].ID] = &live[i]
-	}
-	for i := range endedByOps {
-		s.byID[endedByOps[i].ID] = &endedByOps[i]
-	}
-	desired := groupByScope(Desired(set, ptrs, now))
-	for len(desired) > 0 {
-		k := desired[0].Target.ScopeKey()
-		n := 1
-		for n < len(desired) && desired[n].Target.ScopeKey() == k {
-			n++
+	if !write {
+		copied := make([]model.Grant, len(live))
+		for i, g := range live {
+			copied[i] = *g
 		}
-		s.desired[k] = desired[:n:n]
-		desired = desired[n:]
-	}
-	for _, ds := range s.desired {
-		for i := range ds {
-			s.byOwner[ds[i].Owner] = append(s.byOwner[ds[i].Owner], &ds[i])
+		ops, err := e.policyOps(ctx, st, set, copied, now)
+		if err != nil {
+			return nil, err
 		}
+		copied, s.endedByOps = ApplyOps(copied, ops)
+		s.live = grantPtrs(copied)
 	}
 	for _, r := range set.Roles {
 		if set.Role(r.Name) != r {
@@ -122,35 +117,54 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []model.Gran
 	return s, nil
 }
 
-// groupByScope returns bs with each scope's bindings next to each other,
-// in their order within bs. It reuses bs when it has a single scope.
-func groupByScope(bs []model.Binding) []model.Binding {
-	count := make(map[model.ScopeKey]int)
-	for i := range bs {
-		count[bs[i].Target.ScopeKey()]++
+// index derives what planning the given scopes needs: the grants by ID and
+// the desired bindings, of the grants with a scope among them (every live
+// grant when scopes is nil, for a full pass). A grant none of whose scopes
+// the pass reads is neither planned nor settled in it, so a targeted pass
+// costs what its scopes hold, not what every live grant does.
+func (e *Engine) index(s *snapshot, scopes []model.ScopeKey) {
+	grants := s.live
+	if scopes != nil {
+		in := make(map[model.ScopeKey]bool, len(scopes))
+		for _, k := range scopes {
+			in[k] = true
+		}
+		grants = nil
+		var buf []model.ScopeKey
+		for _, g := range s.live {
+			buf = e.loop.ownerScopes.appendTo(append(buf[:0], s.roleScopes[g.Role]...), g.ID)
+			if slices.ContainsFunc(buf, func(k model.ScopeKey) bool { return in[k] }) {
+				grants = append(grants, g)
+			}
+		}
 	}
-	if len(count) <= 1 {
-		return bs
+	s.byID = make(map[string]*model.Grant, len(grants)+len(s.endedByOps))
+	for _, g := range grants {
+		s.byID[g.ID] = g
 	}
-	next := make(map[model.ScopeKey]int, len(count))
-	off := 0
-	for k, n := range count {
-		next[k] = off
-		off += n
+	for i := range s.endedByOps {
+		s.byID[s.endedByOps[i].ID] = &s.endedByOps[i]
 	}
-	out := make([]model.Binding, len(bs))
-	for i := range bs {
-		k := bs[i].Target.ScopeKey()
-		out[next[k]] = bs[i]
-		next[k]++
+	s.desired = desiredByScope(s.set, grants, s.now)
+	s.byOwner = make(map[string][]*model.Binding)
+	for _, ds := range s.desired {
+		for i := range ds {
+			if g := s.byID[ds[i].Owner]; g != nil && g.Status == model.StatusApproved {
+				s.byOwner[g.ID] = append(s.byOwner[g.ID], &ds[i])
+			}
+		}
 	}
-	return out
 }
 
 // grantScopes returns the scopes grant g may have bindings in: its role's
 // targets and wherever its bindings were last seen.
 func (e *Engine) grantScopes(s *snapshot, g *model.Grant) []model.ScopeKey {
-	return e.loop.ownerScopes.appendTo(slices.Clone(s.roleScopes[g.Role]), g.ID)
+	return e.grantScopesTo(nil, s, g)
+}
+
+// grantScopesTo is grantScopes appending to dst[:0].
+func (e *Engine) grantScopesTo(dst []model.ScopeKey, s *snapshot, g *model.Grant) []model.ScopeKey {
+	return e.loop.ownerScopes.appendTo(append(dst[:0], s.roleScopes[g.Role]...), g.ID)
 }
 
 // dueAt returns the instant a live grant fell due for a status change at
@@ -205,8 +219,7 @@ func (e *Engine) targetedScopes(s *snapshot, requested map[model.ScopeKey]bool) 
 	for k := range requested {
 		set[k] = true
 	}
-	for i := range s.live {
-		g := &s.live[i]
+	for _, g := range s.live {
 		at, due := dueAt(g, s.now)
 		if !due || e.loop.rec != nil && e.loop.rec.pendingGrant(g.ID) {
 			continue
@@ -734,7 +747,7 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 	// the policy set to them (syncPolicy); a targeted one uses the cache
 	// the loop's poll has just brought up to date. The time is taken after
 	// the read, so grants that expired during it are in this pass.
-	var live []model.Grant
+	var live []*model.Grant
 	var err error
 	var policyErr error
 	if req.full {
@@ -743,8 +756,9 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		// pass is a full one (see loaded).
 		e.loop.cache.drop()
 		readFrom := e.clock.Now()
-		if live, err = readLive(ctx, st); err == nil && write {
-			if live, policyErr = e.syncPolicy(ctx, st, live, e.clock.Now()); fencedErr(policyErr) != nil {
+		read, rerr := readLive(ctx, st)
+		if err = rerr; err == nil && write {
+			if read, policyErr = e.syncPolicy(ctx, st, read, e.clock.Now()); fencedErr(policyErr) != nil {
 				err = policyErr
 			} else if policyErr != nil {
 				// The full resync applies it again; make that soon.
@@ -752,8 +766,9 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 			}
 		}
 		if err == nil {
-			e.loop.cache.reset(live)
+			e.loop.cache.reset(read)
 			e.loop.lastPoll = readFrom
+			live = e.loop.cache.list()
 		}
 	} else {
 		live = e.loop.cache.list()
@@ -781,8 +796,10 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 			endPass(err.Error(), ChangeCounts{}, nil, 0)
 			return passOutcome{err: err}
 		}
+		e.index(snap, nil)
 	} else {
 		scopes = e.targetedScopes(snap, req.scopes)
+		e.index(snap, scopes)
 	}
 	span.SetAttributes(attribute.Int("elevate.scopes", len(scopes)), attribute.Int("elevate.live_grants", len(snap.live)))
 
@@ -826,8 +843,8 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 		overdue = e.settle(ctx, req.rec, snap, results)
 	} else {
 		active := int64(0)
-		for i := range snap.live {
-			if snap.live[i].Status == model.StatusActive {
+		for _, g := range snap.live {
+			if g.Status == model.StatusActive {
 				active++
 			}
 		}
@@ -837,8 +854,8 @@ func (e *Engine) pass(ctx context.Context, st state.Store, req passRequest) pass
 	// within its window (the others would be news there only with a new
 	// version anyway).
 	seenFrom := e.loop.lastPoll.Add(-2*e.pollSlack() - e.opts.PollInterval)
-	for i := range snap.live {
-		if g := &snap.live[i]; !g.Updated.Before(seenFrom) {
+	for _, g := range snap.live {
+		if !g.Updated.Before(seenFrom) {
 			e.noteSeen(g.ID, g.Version)
 		}
 	}
@@ -971,8 +988,8 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 	var oldest time.Time
 	stillOverdue := make(map[string]bool)
 	var ops []settleOp
-	for i := range s.live {
-		g := &s.live[i]
+	var scopes []model.ScopeKey
+	for _, g := range s.live {
 		if rec.pendingGrant(g.ID) {
 			if g.Status == model.StatusActive {
 				active++
@@ -980,7 +997,7 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 			continue
 		}
 		ended := !g.Expires.IsZero() && !now.Before(g.Expires)
-		scopes := e.grantScopes(s, g)
+		scopes = e.grantScopesTo(scopes, s, g)
 		covered, clean, waiting := true, true, false
 		var confirmAt time.Time
 		for _, k := range scopes {

@@ -16,3 +16,6 @@ func SetEndedHook(e *Engine, f func(g model.Grant, lag time.Duration)) { e.onEnd
 // context ends, as a process that dies would: another replica must wait
 // for the lease to expire.
 func CrashOnCancel(e *Engine) { e.noRelease = true }
+
+// DesiredByScope exposes desiredByScope to the tests.
+var DesiredByScope = desiredByScope

@@ -37,10 +37,10 @@ func (h *instants) Pop() any {
 type schedule struct{ h instants }
 
 // reset replaces the schedule with the future instants of grants.
-func (s *schedule) reset(grants []model.Grant, now time.Time) {
+func (s *schedule) reset(grants []*model.Grant, now time.Time) {
 	s.h = s.h[:0]
-	for i := range grants {
-		s.h = appendInstants(s.h, &grants[i], now)
+	for _, g := range grants {
+		s.h = appendInstants(s.h, g, now)
 	}
 	heap.Init(&s.h)
 }

@@ -16,12 +16,12 @@ func TestScheduleOrdersInstants(t *testing.T) {
 	g := func(id string, status model.GrantStatus, starts, expires time.Duration) model.Grant {
 		return model.Grant{ID: id, Status: status, Starts: t0.Add(starts), Expires: t0.Add(expires)}
 	}
-	s.reset([]model.Grant{
+	s.reset(grantPtrs([]model.Grant{
 		g("a", model.StatusActive, -time.Hour, 3*time.Minute),
 		g("b", model.StatusApproved, time.Minute, 2*time.Minute), // start and expiry
 		g("c", model.StatusRevoked, 0, 30*time.Second),           // not live: nothing
 		g("d", model.StatusActive, -time.Hour, -time.Minute),     // past: nothing
-	}, t0)
+	}), t0)
 	s.add(&model.Grant{ID: "e", Status: model.StatusActive, Starts: t0, Expires: t0.Add(90 * time.Second)}, t0)
 	var got []time.Duration
 	for {
