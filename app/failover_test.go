@@ -2,61 +2,24 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/reconcile"
 	"github.com/elevatehq/elevate/state"
+	"github.com/elevatehq/elevate/state/pgtest"
 )
 
-// pgSchemaURL creates a schema with a random name in the database of
-// ELEVATE_TEST_POSTGRES (skipping the test when it is unset), drops it when
-// the test ends, and returns the URL with search_path set to it.
-func pgSchemaURL(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("ELEVATE_TEST_POSTGRES not set: PostgreSQL failover test skipped (.ci/run sets it)")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "elevate_app_" + hex.EncodeToString(b[:])
-	exec := func(sql string) {
-		t.Helper()
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connecting to ELEVATE_TEST_POSTGRES: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parsing ELEVATE_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// pgSchemaURL returns the URL of a fresh PostgreSQL schema, or skips the
+// test when ELEVATE_TEST_POSTGRES is unset.
+func pgSchemaURL(t testing.TB) string { return pgtest.Schema(t, "elevate_app") }
 
 // isLeader reads a replica's elevate_leader gauge; false when it does not
 // answer.

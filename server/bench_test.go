@@ -6,13 +6,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/elevatehq/elevate/state/pgtest"
 )
 
 // benchBackends are the stores the benchmarks measure: SQLite, and
 // PostgreSQL when ELEVATE_TEST_POSTGRES is set.
 func benchBackends() []backend {
 	bs := []backend{sqliteBackend}
-	if postgresConfigured() {
+	if pgtest.Configured() {
 		bs = append(bs, postgresBackend)
 	}
 	return bs

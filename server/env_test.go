@@ -8,14 +8,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,12 +27,12 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/policies"
 	"github.com/elevatehq/elevate/server/auth"
 	"github.com/elevatehq/elevate/state"
+	"github.com/elevatehq/elevate/state/pgtest"
 )
 
 // testPolicies is the policy set the tests run against.
@@ -314,7 +312,7 @@ var (
 		return openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "state.db"), c)
 	}}
 	postgresBackend = backend{"postgres", func(t testing.TB, c *testClock) state.Store {
-		return openStore(t, freshSchema(t, postgresDSN(t)), c)
+		return openStore(t, pgtest.Schema(t, "elevate_server_test"), c)
 	}}
 )
 
@@ -322,54 +320,10 @@ var (
 // PostgreSQL when ELEVATE_TEST_POSTGRES is set.
 func backends() []backend {
 	bs := []backend{memBackend, sqliteBackend}
-	if postgresConfigured() {
+	if pgtest.Configured() {
 		bs = append(bs, postgresBackend)
 	}
 	return bs
-}
-
-func postgresConfigured() bool { return os.Getenv("ELEVATE_TEST_POSTGRES") != "" }
-
-// postgresDSN returns the test database URL, or skips the test.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("ELEVATE_TEST_POSTGRES not set: PostgreSQL tests skipped")
-	}
-	return dsn
-}
-
-// freshSchema creates a schema with a random name, drops it when the test
-// ends, and returns dsn with its search_path pointing there (the approach
-// of state's own tests).
-func freshSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "elevate_server_test_" + hex.EncodeToString(b[:])
-	exec := func(sql string) {
-		t.Helper()
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connecting to ELEVATE_TEST_POSTGRES: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parsing ELEVATE_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // newEnv starts a server on b's store with the test policies.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/state"
+	"github.com/elevatehq/elevate/state/pgtest"
 )
 
 // benchStores are the backends the benchmarks compare; PostgreSQL only when
@@ -25,7 +26,7 @@ func benchStores() []struct {
 		{"sqlite", func(b *testing.B) state.Store {
 			return openURL(b, "sqlite:"+filepath.Join(b.TempDir(), "state.db"))
 		}},
-		{"postgres", func(b *testing.B) state.Store { return openURL(b, freshSchema(b, postgresDSN(b))) }},
+		{"postgres", func(b *testing.B) state.Store { return openURL(b, pgtest.Schema(b, "elevate_test")) }},
 	}
 }
 

@@ -2,18 +2,13 @@ package state_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/state"
+	"github.com/elevatehq/elevate/state/pgtest"
 	"github.com/elevatehq/elevate/state/storetest"
 )
 
@@ -63,62 +58,17 @@ func TestSQLiteInMemoryConformance(t *testing.T) {
 }
 
 func TestPostgresConformance(t *testing.T) {
-	dsn := postgresDSN(t)
+	pgtest.DSN(t)
 	storetest.Run(t, storetest.Backend{
 		Open: func(t *testing.T, opts ...state.Option) state.Store {
-			return openURL(t, freshSchema(t, dsn), opts...)
+			return openURL(t, pgtest.Schema(t, "elevate_test"), opts...)
 		},
 		RewriteAudit: rewriteAudit,
 	})
 }
 
-// postgresDSN returns the test database URL, or skips the test.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("ELEVATE_TEST_POSTGRES not set: PostgreSQL store tests skipped")
-	}
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		t.Fatalf("ELEVATE_TEST_POSTGRES must be a postgres:// URL, such as postgres://elevate:elevate-ci@127.0.0.1:5432/elevate_test?sslmode=disable")
-	}
-	return dsn
-}
-
-// freshSchema creates a schema with a random name, drops it when the test
-// ends, and returns dsn with its search_path pointing there: parallel runs
-// and reused CI machines never see each other's tables.
-func freshSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "elevate_test_" + hex.EncodeToString(b[:])
-	admin := func(sql string) {
-		t.Helper()
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connecting to ELEVATE_TEST_POSTGRES: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	admin("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { admin("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parsing ELEVATE_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 func TestPostgresConcurrentOpensMigrateOnce(t *testing.T) {
-	url := freshSchema(t, postgresDSN(t))
+	url := pgtest.Schema(t, "elevate_test")
 	const replicas = 4
 	errs := make(chan error, replicas)
 	stores := make(chan state.Store, replicas)
@@ -151,7 +101,7 @@ func TestPostgresConcurrentOpensMigrateOnce(t *testing.T) {
 }
 
 func TestPostgresRefusesDeletes(t *testing.T) {
-	s := openURL(t, freshSchema(t, postgresDSN(t)))
+	s := openURL(t, pgtest.Schema(t, "elevate_test"))
 	checkAppendOnly(t, s)
 }
 
