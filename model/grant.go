@@ -55,6 +55,14 @@ type Grant struct {
 	Expires   time.Time  `json:"expires,omitempty"`
 	Renewals  int        `json:"renewals"`
 	Approvals []Approval `json:"approvals,omitempty"`
+	// RequesterGroups are the groups the requester's authenticated identity
+	// had when the grant was requested, sorted and without duplicates; the
+	// policy re-evaluation after a policy change judges group requesters by
+	// them. Nil means not recorded (grants stored before groups were, and
+	// grants without a requester identity, such as temporary ones); a
+	// non-nil empty list means recorded, no groups. Set at creation only.
+	// Treat it as read-only: stores may share one list among grants.
+	RequesterGroups []Principal `json:"requester_groups,omitzero"`
 	// Reason explains the last status change (denial reason, failure cause).
 	Reason  string    `json:"reason,omitempty"`
 	Updated time.Time `json:"updated"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,12 @@ func checkGrantFields(g model.Grant) error {
 		}
 		seen[a.Approver.Key()] = true
 	}
+	for _, p := range g.RequesterGroups {
+		if p.IsZero() {
+			problems = append(problems, "a requester group is empty")
+			break
+		}
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("grant %s: %s: %w", g.ID, strings.Join(problems, "; "), ErrInvalid)
 	}
@@ -124,6 +131,9 @@ func prepareCreate(g model.Grant, c Change, now time.Time) (model.Grant, error) 
 			g.Approvals[i].At = now
 		}
 	}
+	// The store's copy, so that the caller changing its list later changes
+	// neither what is stored nor what is returned; nil stays nil.
+	g.RequesterGroups = slices.Clip(slices.Clone(g.RequesterGroups))
 	g.Version = 1
 	g.Updated = now
 	g = normGrant(g)
@@ -168,6 +178,9 @@ func prepareUpdate(old, g model.Grant, c Change, now time.Time) (model.Grant, []
 	if !g.RequestedAt.Equal(old.RequestedAt) {
 		changed = append(changed, "requested_at")
 	}
+	if !sameGroups(g.RequesterGroups, old.RequesterGroups) {
+		changed = append(changed, "requester_groups")
+	}
 	if len(changed) > 0 {
 		return g, nil, fmt.Errorf("updating grant %s: %s cannot change after the request: %w", g.ID, strings.Join(changed, ", "), ErrInvalid)
 	}
@@ -185,6 +198,16 @@ func prepareUpdate(old, g model.Grant, c Change, now time.Time) (model.Grant, []
 	g.Version = old.Version + 1
 	g.Updated = now
 	return g, added, nil
+}
+
+// sameGroups reports whether two recorded group lists are the same record:
+// both not recorded, or both recorded with the same principals in the same
+// order.
+func sameGroups(a, b []model.Principal) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	return slices.EqualFunc(a, b, func(x, y model.Principal) bool { return x.String() == y.String() })
 }
 
 // mergeApprovals returns the approvals in next that stored does not have.

@@ -116,6 +116,7 @@ func (s *memStore) Close() error {
 
 func cloneGrant(g model.Grant) model.Grant {
 	g.Approvals = slices.Clone(g.Approvals)
+	g.RequesterGroups = slices.Clone(g.RequesterGroups) // nil stays nil: not recorded
 	return g
 }
 

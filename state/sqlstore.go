@@ -160,21 +160,29 @@ func (s *sqlStore) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Grants.
 
 const grantCols = `id, version, kind, principal, role, policy, status, justification, ticket,
-	duration_ns, requested_at, not_before, starts, expires, renewals, reason, updated`
+	duration_ns, requested_at, not_before, starts, expires, renewals, reason, updated, requester_groups`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanGrant(row rowScanner) (model.Grant, error) {
+// scanGrant reads a grant row of grantCols; groups decodes its requester
+// groups.
+func scanGrant(row rowScanner, groups *groupDecoder) (model.Grant, error) {
 	var g model.Grant
 	var principal string
+	var requesterGroups sql.NullString
 	err := row.Scan(&g.ID, &g.Version, &g.Kind, &principal, &g.Role, &g.Policy, &g.Status, &g.Justification, &g.Ticket,
 		&g.Duration, timeCol{&g.RequestedAt}, timeCol{&g.NotBefore}, timeCol{&g.Starts}, timeCol{&g.Expires},
-		&g.Renewals, &g.Reason, timeCol{&g.Updated})
+		&g.Renewals, &g.Reason, timeCol{&g.Updated}, &requesterGroups)
 	if err != nil {
 		return g, err
 	}
 	if g.Principal, err = model.ParsePrincipal(principal); err != nil {
 		return g, fmt.Errorf("reading grant %s: stored principal: %w", g.ID, err)
+	}
+	if requesterGroups.Valid {
+		if g.RequesterGroups, err = groups.decode(requesterGroups.String); err != nil {
+			return g, fmt.Errorf("reading grant %s: stored requester groups: %w", g.ID, err)
+		}
 	}
 	// Listing every live grant holds one copy of each in memory for as
 	// long as the caller keeps them: share the strings many grants repeat.
@@ -182,6 +190,49 @@ func scanGrant(row rowScanner) (model.Grant, error) {
 	g.Status = model.GrantStatus(intern(string(g.Status)))
 	g.Role, g.Policy, g.Reason = intern(g.Role), intern(g.Policy), intern(g.Reason)
 	return g, nil
+}
+
+// groupDecoder decodes the requester_groups column: a JSON array of
+// principal strings. Within one read, grants with the same list share one
+// decoded copy (most requesters of a team have the same groups), as
+// model.Grant.RequesterGroups allows.
+type groupDecoder struct {
+	seen map[string][]model.Principal
+}
+
+func (d *groupDecoder) decode(text string) ([]model.Principal, error) {
+	if ps, ok := d.seen[text]; ok {
+		return ps, nil
+	}
+	var ps []model.Principal
+	if err := json.Unmarshal([]byte(text), &ps); err != nil {
+		return nil, err
+	}
+	if ps == nil { // "null" is not a list; only NULL means not recorded
+		return nil, fmt.Errorf("%q is not a JSON array of principals", text)
+	}
+	for i := range ps {
+		ps[i].Value = intern(ps[i].Value)
+	}
+	ps = slices.Clip(ps) // an append by a holder copies instead of writing into the shared array
+	if d.seen == nil {
+		d.seen = map[string][]model.Principal{}
+	}
+	d.seen[text] = ps
+	return ps, nil
+}
+
+// encodeGroups is the requester_groups value of a grant: NULL when not
+// recorded, otherwise a JSON array ("[]" for none).
+func encodeGroups(ps []model.Principal) (any, error) {
+	if ps == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(ps)
+	if err != nil {
+		return nil, fmt.Errorf("encoding requester groups: %w", err)
+	}
+	return string(b), nil
 }
 
 // countRows counts the rows of table matching where (joined with AND), so
@@ -209,10 +260,14 @@ func intern(s string) string {
 	return unique.Make(s).Value()
 }
 
-func (s *sqlStore) grantArgs(g model.Grant) []any {
+func (s *sqlStore) grantArgs(g model.Grant) ([]any, error) {
+	groups, err := encodeGroups(g.RequesterGroups)
+	if err != nil {
+		return nil, fmt.Errorf("creating grant %s: %w", g.ID, err)
+	}
 	return []any{g.ID, g.Version, string(g.Kind), g.Principal.String(), g.Principal.Key(), g.Role, g.Policy, string(g.Status),
 		g.Justification, g.Ticket, int64(g.Duration), s.t(g.RequestedAt), s.t(g.NotBefore), s.t(g.Starts), s.t(g.Expires),
-		g.Renewals, g.Reason, s.t(g.Updated)}
+		g.Renewals, g.Reason, s.t(g.Updated), groups}, nil
 }
 
 func (s *sqlStore) CreateGrant(ctx context.Context, g model.Grant, c Change) (model.Grant, error) {
@@ -220,10 +275,14 @@ func (s *sqlStore) CreateGrant(ctx context.Context, g model.Grant, c Change) (mo
 	if err != nil {
 		return model.Grant{}, err
 	}
+	args, err := s.grantArgs(g)
+	if err != nil {
+		return model.Grant{}, err
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO grants (id, version, kind, principal, principal_key, role, policy, status,
-			justification, ticket, duration_ns, requested_at, not_before, starts, expires, renewals, reason, updated)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`), s.grantArgs(g)...)
+			justification, ticket, duration_ns, requested_at, not_before, starts, expires, renewals, reason, updated, requester_groups)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`), args...)
 		if err != nil {
 			if s.d.isUnique(err) {
 				return fmt.Errorf("creating grant %s: %w", g.ID, ErrExists)
@@ -268,7 +327,7 @@ func (s *sqlStore) recordGrant(ctx context.Context, tx *sql.Tx, old *model.Grant
 }
 
 func (s *sqlStore) getGrantTx(ctx context.Context, tx *sql.Tx, id string, lock string) (model.Grant, error) {
-	g, err := scanGrant(tx.QueryRowContext(ctx, s.q(`SELECT `+grantCols+` FROM grants WHERE id = $1`+lock), id))
+	g, err := scanGrant(tx.QueryRowContext(ctx, s.q(`SELECT `+grantCols+` FROM grants WHERE id = $1`+lock), id), &groupDecoder{})
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, fmt.Errorf("reading grant %s: %w", id, ErrNotFound)
 	}
@@ -427,8 +486,9 @@ func (s *sqlStore) ListGrants(ctx context.Context, f GrantFilter) ([]model.Grant
 		}
 		defer rows.Close()
 		ids := make([]string, 0, n)
+		var groups groupDecoder
 		for rows.Next() {
-			g, err := scanGrant(rows)
+			g, err := scanGrant(rows, &groups)
 			if err != nil {
 				return fmt.Errorf("listing grants: %w", err)
 			}

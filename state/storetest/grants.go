@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -358,4 +359,116 @@ func testApprovals(t *testing.T, b Backend) {
 	twice.Approvals = []model.Approval{{Approver: bob, Approve: true}, {Approver: bob, Approve: true}}
 	_, err = s.CreateGrant(ctx, twice, state.Change{Actor: "a", Action: "request"})
 	wantErr(t, err, state.ErrExists, "creating a grant with two approvals by one approver")
+}
+
+// testRequesterGroups: a grant's requester groups come back as recorded, a
+// recorded empty list stays distinct from "not recorded", and no update
+// can change them.
+func testRequesterGroups(t *testing.T, b Backend) {
+	s, clock := open(t, b)
+	ctx := ctxFor(t)
+	c := state.Change{Actor: alice.String(), Action: "request"}
+	eng, sre := model.MustPrincipal("group:eng@example.com"), model.MustPrincipal("group:sre@example.com")
+
+	withGroups := newGrant("with", alice, "db-admin", start)
+	withGroups.RequesterGroups = []model.Principal{eng, sre}
+	sameGroups := newGrant("same", bob, "db-admin", start.Add(time.Second))
+	sameGroups.RequesterGroups = []model.Principal{eng, sre}
+	none := newGrant("none", bob, "db-admin", start.Add(2*time.Second))
+	none.RequesterGroups = []model.Principal{}
+	legacy := newGrant("legacy", carol, "db-admin", start.Add(3*time.Second))
+
+	created := map[string]model.Grant{}
+	for _, g := range []model.Grant{withGroups, sameGroups, none, legacy} {
+		created[g.ID] = must(s.CreateGrant(ctx, g, c))(t)
+	}
+	// The caller's list is the caller's: changing it later changes nothing stored.
+	withGroups.RequesterGroups[0] = model.MustPrincipal("group:mallory@example.com")
+
+	check := func(doing string, got model.Grant) {
+		t.Helper()
+		want := created[got.ID]
+		switch got.ID {
+		case "with", "same":
+			if d := cmp.Diff([]model.Principal{eng, sre}, got.RequesterGroups); d != "" {
+				t.Errorf("%s: grant %s requester groups (-want +got):\n%s", doing, got.ID, d)
+			}
+		case "none":
+			if got.RequesterGroups == nil || len(got.RequesterGroups) != 0 {
+				t.Errorf("%s: grant none has requester groups %#v, want recorded and empty", doing, got.RequesterGroups)
+			}
+		case "legacy":
+			if got.RequesterGroups != nil {
+				t.Errorf("%s: grant legacy has requester groups %#v, want not recorded (nil)", doing, got.RequesterGroups)
+			}
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s: grant %s differs from what CreateGrant returned (-created +got):\n%s", doing, got.ID, d)
+		}
+	}
+	for id, g := range created {
+		check("CreateGrant", g)
+		check("GetGrant", must(s.GetGrant(ctx, id))(t))
+	}
+	list := must(s.ListGrants(ctx, state.GrantFilter{}))(t)
+	if len(list) != len(created) {
+		t.Fatalf("ListGrants: %d grants, want %d", len(list), len(created))
+	}
+	for _, g := range list {
+		check("ListGrants", g)
+	}
+
+	// Updates keep the recorded groups; changing, dropping or adding them
+	// is refused.
+	clock.Advance(time.Minute)
+	for id := range created {
+		g := must(s.GetGrant(ctx, id))(t)
+		for name, mutate := range map[string]func(*model.Grant){
+			"change": func(g *model.Grant) { g.RequesterGroups = []model.Principal{sre} },
+			"drop":   func(g *model.Grant) { g.RequesterGroups = nil },
+			"empty":  func(g *model.Grant) { g.RequesterGroups = []model.Principal{} },
+			"add":    func(g *model.Grant) { g.RequesterGroups = append(slices.Clone(g.RequesterGroups), carol) },
+		} {
+			u := g
+			mutate(&u)
+			if sameRecord(u.RequesterGroups, g.RequesterGroups) {
+				continue // "empty" of a recorded empty list is no change
+			}
+			_, err := s.UpdateGrant(ctx, u, state.Change{Actor: "x", Action: "edit"})
+			wantErr(t, err, state.ErrInvalid, name+" the requester groups of grant "+id)
+		}
+		g.Status = model.StatusApproved
+		g.Approvals = append(g.Approvals, model.Approval{Approver: model.MustPrincipal("user:dave@example.com"), Approve: true})
+		g = must(s.UpdateGrant(ctx, g, state.Change{Actor: "user:dave@example.com", Action: "approve"}))(t)
+		want := created[id]
+		if d := cmp.Diff(want.RequesterGroups, g.RequesterGroups); d != "" || (want.RequesterGroups == nil) != (g.RequesterGroups == nil) {
+			t.Errorf("grant %s after approval: requester groups %#v, want %#v", id, g.RequesterGroups, want.RequesterGroups)
+		}
+		created[id] = g
+		check("GetGrant after approval", must(s.GetGrant(ctx, id))(t))
+	}
+
+	// History snapshots keep them too, "not recorded" included.
+	for id, g := range created {
+		hist := must(s.GrantHistory(ctx, id))(t)
+		if len(hist) != 2 {
+			t.Fatalf("grant %s: %d history events, want 2 (the refused edits left no trace)", id, len(hist))
+		}
+		for _, ev := range hist {
+			if !sameRecord(g.RequesterGroups, ev.Grant.RequesterGroups) {
+				t.Errorf("grant %s history version %d: requester groups %#v, want %#v", id, ev.Version, ev.Grant.RequesterGroups, g.RequesterGroups)
+			}
+		}
+	}
+
+	bad := newGrant("bad", alice, "db-admin", start)
+	bad.RequesterGroups = []model.Principal{eng, {}}
+	_, err := s.CreateGrant(ctx, bad, c)
+	wantErr(t, err, state.ErrInvalid, "creating a grant with an empty requester group")
+}
+
+// sameRecord reports whether two requester group records are the same,
+// telling "not recorded" (nil) from "recorded, none".
+func sameRecord(a, b []model.Principal) bool {
+	return (a == nil) == (b == nil) && slices.Equal(a, b)
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, b Backend) {
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"ListFilters", testListFilters},
 		{"Approvals", testApprovals},
+		{"RequesterGroups", testRequesterGroups},
 		{"BindingsPerScope", testBindings},
 		{"AuditChain", testAuditChain},
 		{"AuditTamperDetection", testAuditTamper},
