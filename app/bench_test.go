@@ -307,6 +307,12 @@ func BenchmarkDaemonRSS100k(b *testing.B) {
 		if errs := d.stderr.String(); strings.Contains(errs, `"level":"ERROR"`) {
 			b.Errorf("the daemon logged errors:\n%s", daemonLogTail(errs, 20))
 		}
+		if f := os.Getenv("ELEVATE_BENCH_STDERR"); f != "" {
+			// With GODEBUG=gctrace=1, the daemon's garbage collections.
+			if err := os.WriteFile(f, []byte(d.stderr.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.ReportMetric(inuse/(1<<20), "heap-inuse-MiB")
 		b.ReportMetric(float64(rss)/1024, "rss-MiB")
 		b.ReportMetric(float64(rssAfter)/1024, "rss-after-MiB")

@@ -23,30 +23,6 @@ func Desired(set *policies.Set, grants []*model.Grant, now time.Time) []model.Bi
 	return out
 }
 
-// desiredByScope returns Desired's bindings by scope, in Desired's order
-// within each scope, all in one array (made without a first one in grant
-// order: at a hundred thousand grants that is tens of megabytes).
-func desiredByScope(set *policies.Set, grants []*model.Grant, now time.Time) map[model.ScopeKey][]model.Binding {
-	count := make(map[model.ScopeKey]int)
-	n := 0
-	eachDesired(set, grants, now, func(b model.Binding) {
-		count[b.Target.ScopeKey()]++
-		n++
-	})
-	all := make([]model.Binding, n)
-	out := make(map[model.ScopeKey][]model.Binding, len(count))
-	off := 0
-	for k, c := range count {
-		out[k] = all[off : off : off+c]
-		off += c
-	}
-	eachDesired(set, grants, now, func(b model.Binding) {
-		k := b.Target.ScopeKey()
-		out[k] = append(out[k], b)
-	})
-	return out
-}
-
 // eachDesired calls yield with each binding Desired returns, in order.
 func eachDesired(set *policies.Set, grants []*model.Grant, now time.Time, yield func(model.Binding)) {
 	targets := make(map[string][]model.Target)
@@ -61,10 +37,8 @@ func eachDesired(set *policies.Set, grants []*model.Grant, now time.Time, yield 
 			}
 			targets[g.Role] = ts
 		}
-		notBefore, expires := ceilSecond(g.Starts), g.Expires.UTC().Truncate(time.Second)
-		if !notBefore.Before(expires) {
-			// Less than a whole second of the window is left once rounded:
-			// the cloud cannot hold it, and writing it would be refused.
+		notBefore, expires, ok := desiredWindow(g)
+		if !ok {
 			continue
 		}
 		for _, t := range ts {
@@ -77,6 +51,15 @@ func eachDesired(set *policies.Set, grants []*model.Grant, now time.Time, yield 
 			})
 		}
 	}
+}
+
+// desiredWindow returns the window of the bindings of an active grant g in
+// whole seconds; false when less than a second of it is left.
+func desiredWindow(g *model.Grant) (notBefore, expires time.Time, ok bool) {
+	notBefore, expires = ceilSecond(g.Starts), g.Expires.UTC().Truncate(time.Second)
+	// Less than a whole second of the window is left once rounded: the
+	// cloud cannot hold it, and writing it would be refused.
+	return notBefore, expires, notBefore.Before(expires)
 }
 
 func ceilSecond(t time.Time) time.Time {

@@ -52,16 +52,16 @@ func TestDesired(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Desired (-want +got):\n%s", diff)
 	}
-	// The passes take them by scope, in the same order within a scope.
+	// The passes take them scope by scope, in the same order within one.
 	wantByScope := map[model.ScopeKey][]model.Binding{}
 	for _, b := range want {
 		wantByScope[b.Target.ScopeKey()] = append(wantByScope[b.Target.ScopeKey()], b)
 	}
-	byScope := reconcile.DesiredByScope(set, []*model.Grant{
-		active, nil, temp, approved, future, unstarted, ended, revoked, pending, unknownRole, fractional,
-	}, now)
-	if diff := cmp.Diff(wantByScope, byScope); diff != "" {
-		t.Errorf("desired bindings by scope (-want +got):\n%s", diff)
+	live := []*model.Grant{active, temp, approved, future, unstarted, ended, pending, unknownRole, fractional}
+	for k, want := range wantByScope {
+		if diff := cmp.Diff(want, reconcile.DesiredFor(set, live, now, k)); diff != "" {
+			t.Errorf("desired bindings of %s (-want +got):\n%s", k, diff)
+		}
 	}
 }
 

@@ -40,19 +40,65 @@ type snapshot struct {
 	// endedByOps are the grants the policy ops just ended (plans that do
 	// not write only).
 	endedByOps []model.Grant
-	// byID holds the grants the pass's scopes concern (see index), and
-	// the grants the policy ops just ended.
-	byID map[string]*model.Grant
-	// desired holds each scope's desired bindings, in one array; byOwner
-	// points at those of each approved grant (the ones a pass may
-	// activate).
-	desired  map[model.ScopeKey][]model.Binding
-	byOwner  map[string][]*model.Binding
+	// byID holds the grants the pass's scopes concern (see index), sorted
+	// by ID (a slice, not a map: a full pass holds every live grant), and
+	// ended the grants the policy ops just ended.
+	byID  []*model.Grant
+	ended map[string]*model.Grant
+	// roleGrants holds the grants the pass's scopes concern that should
+	// have bindings now, by role, in the order of live (indexes into it);
+	// desiredFor derives a scope's desired bindings from them while the
+	// scope is planned, so no pass holds every desired binding at once.
+	roleGrants map[string][]int32
+	// byOwner holds the desired bindings of each approved grant (the ones
+	// a pass may activate).
+	byOwner  map[string][]model.Binding
 	governed Governed
-	// roleScopes maps a role to the scopes of its targets; scopeTargets
-	// maps a scope to every target any role has there.
+	// roleScopes maps a role to the scopes of its targets, scopeRoles a
+	// scope to the roles with targets there, scopeTargets a scope to every
+	// target any role has there, and roleTargets a role to its targets.
 	roleScopes   map[string][]model.ScopeKey
+	scopeRoles   map[model.ScopeKey][]string
 	scopeTargets map[model.ScopeKey][]model.Target
+	roleTargets  map[string][]model.Target
+}
+
+// grant returns the grant with ID id that the pass knows, or nil.
+func (s *snapshot) grant(id string) *model.Grant {
+	if g := s.ended[id]; g != nil {
+		return g
+	}
+	if i, ok := slices.BinarySearchFunc(s.byID, id, func(g *model.Grant, id string) int { return cmp.Compare(g.ID, id) }); ok {
+		return s.byID[i]
+	}
+	return nil
+}
+
+// desiredFor returns the bindings that should exist in scope: Desired's
+// bindings there, in its order.
+func (s *snapshot) desiredFor(scope model.ScopeKey) []model.Binding {
+	roles := s.scopeRoles[scope]
+	var idx []int32
+	for _, r := range roles {
+		idx = append(idx, s.roleGrants[r]...)
+	}
+	if len(roles) > 1 {
+		slices.Sort(idx)
+	}
+	var out []model.Binding
+	for _, i := range idx {
+		g := s.live[i]
+		notBefore, expires, ok := desiredWindow(g)
+		if !ok {
+			continue
+		}
+		for _, t := range s.roleTargets[g.Role] {
+			if t.ScopeKey() == scope {
+				out = append(out, model.Binding{Target: t, Principal: g.Principal, Owner: g.ID, NotBefore: notBefore, Expires: expires})
+			}
+		}
+	}
+	return out
 }
 
 // readLive reads every live grant from the store.
@@ -86,7 +132,9 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []*model.Gra
 		now: now, set: set, live: live,
 		governed:     GovernedTargets(set),
 		roleScopes:   make(map[string][]model.ScopeKey),
+		scopeRoles:   make(map[model.ScopeKey][]string),
 		scopeTargets: make(map[model.ScopeKey][]model.Target),
+		roleTargets:  make(map[string][]model.Target),
 	}
 	if !write {
 		copied := make([]model.Grant, len(live))
@@ -104,10 +152,13 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []*model.Gra
 		if set.Role(r.Name) != r {
 			continue
 		}
-		for _, t := range uniqueTargets(r.Targets()) {
+		ts := uniqueTargets(r.Targets())
+		s.roleTargets[r.Name] = ts
+		for _, t := range ts {
 			k := t.ScopeKey()
 			if !slices.Contains(s.roleScopes[r.Name], k) {
 				s.roleScopes[r.Name] = append(s.roleScopes[r.Name], k)
+				s.scopeRoles[k] = append(s.scopeRoles[k], r.Name)
 			}
 			if !slices.Contains(s.scopeTargets[k], t) {
 				s.scopeTargets[k] = append(s.scopeTargets[k], t)
@@ -123,36 +174,40 @@ func (e *Engine) snapshot(ctx context.Context, st state.Store, live []*model.Gra
 // the pass reads is neither planned nor settled in it, so a targeted pass
 // costs what its scopes hold, not what every live grant does.
 func (e *Engine) index(s *snapshot, scopes []model.ScopeKey) {
-	grants := s.live
+	var in map[model.ScopeKey]bool
 	if scopes != nil {
-		in := make(map[model.ScopeKey]bool, len(scopes))
+		in = make(map[model.ScopeKey]bool, len(scopes))
 		for _, k := range scopes {
 			in[k] = true
 		}
-		grants = nil
-		var buf []model.ScopeKey
-		for _, g := range s.live {
-			buf = e.loop.ownerScopes.appendTo(append(buf[:0], s.roleScopes[g.Role]...), g.ID)
-			if slices.ContainsFunc(buf, func(k model.ScopeKey) bool { return in[k] }) {
-				grants = append(grants, g)
+	}
+	s.byID = nil
+	s.roleGrants = make(map[string][]int32)
+	s.byOwner = make(map[string][]model.Binding)
+	var buf []model.ScopeKey
+	var approved []*model.Grant
+	for i, g := range s.live {
+		if in != nil {
+			buf = e.grantScopesTo(buf, s, g)
+			if !slices.ContainsFunc(buf, func(k model.ScopeKey) bool { return in[k] }) {
+				continue
 			}
+		} else if s.byID == nil {
+			s.byID = make([]*model.Grant, 0, len(s.live))
+		}
+		s.byID = append(s.byID, g)
+		if g.ActiveAt(s.now) {
+			s.roleGrants[g.Role] = append(s.roleGrants[g.Role], int32(i))
+		}
+		if g.Status == model.StatusApproved {
+			approved = append(approved, g)
 		}
 	}
-	s.byID = make(map[string]*model.Grant, len(grants)+len(s.endedByOps))
-	for _, g := range grants {
-		s.byID[g.ID] = g
-	}
+	slices.SortFunc(s.byID, func(a, b *model.Grant) int { return cmp.Compare(a.ID, b.ID) })
+	eachDesired(s.set, approved, s.now, func(b model.Binding) { s.byOwner[b.Owner] = append(s.byOwner[b.Owner], b) })
+	s.ended = make(map[string]*model.Grant, len(s.endedByOps))
 	for i := range s.endedByOps {
-		s.byID[s.endedByOps[i].ID] = &s.endedByOps[i]
-	}
-	s.desired = desiredByScope(s.set, grants, s.now)
-	s.byOwner = make(map[string][]*model.Binding)
-	for _, ds := range s.desired {
-		for i := range ds {
-			if g := s.byID[ds[i].Owner]; g != nil && g.Status == model.StatusApproved {
-				s.byOwner[g.ID] = append(s.byOwner[g.ID], &ds[i])
-			}
-		}
+		s.ended[s.endedByOps[i].ID] = &s.endedByOps[i]
 	}
 }
 
@@ -386,8 +441,9 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 	if err != nil {
 		return fail(err)
 	}
+	desired := s.desiredFor(scope)
 	plan := Plan{
-		Desired: s.desired[scope], Observed: observed, Governed: s.governed,
+		Desired: desired, Observed: observed, Governed: s.governed,
 		Grants: grants, Now: s.now, Scopes: map[model.ScopeKey]bool{scope: true},
 	}
 	res.changes = plan.Compute()
@@ -404,7 +460,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 	}
 	if !write {
 		res.observed = true
-		res.owners = ownerStates(s, scope, present)
+		res.owners = ownerStates(s, desired, present)
 		return res
 	}
 
@@ -468,7 +524,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 		audit = append(audit, bindingAudit(c, nil))
 	}
 	res.observed = true
-	res.owners = ownerStates(s, scope, present)
+	res.owners = ownerStates(s, desired, present)
 
 	ops, err := e.planRecords(ctx, st, s, records, present, failedRecs)
 	// The audit entries of what the cloud did are recorded whatever
@@ -493,7 +549,7 @@ func (e *Engine) ownersOf(ctx context.Context, st state.Store, s *snapshot, obse
 		if _, ok := out[id]; ok {
 			return nil
 		}
-		if g := s.byID[id]; g != nil {
+		if g := s.grant(id); g != nil {
 			out[id] = g
 			return nil
 		}
@@ -610,7 +666,7 @@ func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, r
 }
 
 func (e *Engine) lookupOwner(ctx context.Context, st state.Store, s *snapshot, id string) (*model.Grant, error) {
-	if g := s.byID[id]; g != nil {
+	if g := s.grant(id); g != nil {
 		return g, nil
 	}
 	return e.lookupGrant(ctx, st, id)
@@ -1111,7 +1167,8 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 // allPresent reports whether every desired binding of g is present with the
 // desired window.
 func (e *Engine) allPresent(s *snapshot, byScope map[model.ScopeKey]*scopeResult, g *model.Grant) bool {
-	for _, d := range s.byOwner[g.ID] {
+	for i := range s.byOwner[g.ID] {
+		d := &s.byOwner[g.ID][i]
 		r := byScope[d.Target.ScopeKey()]
 		if r == nil || !r.observed || r.owners[g.ID]&ownerComplete == 0 {
 			return false

@@ -1,9 +1,11 @@
 package reconcile
 
 import (
+	"context"
 	"time"
 
 	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/policies"
 )
 
 // SetEndedHook makes the engine call f for every grant it marks expired,
@@ -17,5 +19,15 @@ func SetEndedHook(e *Engine, f func(g model.Grant, lag time.Duration)) { e.onEnd
 // for the lease to expire.
 func CrashOnCancel(e *Engine) { e.noRelease = true }
 
-// DesiredByScope exposes desiredByScope to the tests.
-var DesiredByScope = desiredByScope
+// DesiredFor returns the desired bindings of scope as a full pass over
+// grants at now plans them.
+func DesiredFor(set *policies.Set, grants []*model.Grant, now time.Time, scope model.ScopeKey) []model.Binding {
+	e := &Engine{opts: Options{Policies: func() *policies.Set { return set }}}
+	e.loop = newLoopState()
+	s, err := e.snapshot(context.Background(), nil, grants, now, true)
+	if err != nil {
+		panic(err)
+	}
+	e.index(s, nil)
+	return s.desiredFor(scope)
+}

@@ -143,17 +143,16 @@ const (
 	ownerComplete
 )
 
-// ownerStates summarises the managed bindings present in scope after a
+// ownerStates summarises the managed bindings present in a scope after a
 // pass, by owner: which grants have one, and which have every binding
-// the snapshot wants there with its window. The keys are the grants' own
+// desired there (the scope's desired bindings) with its window. The keys are the grants' own
 // ID strings where the snapshot has the grant, so the summary holds no
 // copy of what the cloud returned.
-func ownerStates(s *snapshot, scope model.ScopeKey, present map[model.BindingKey]*model.Binding) map[string]ownerState {
-	desired := s.desired[scope]
+func ownerStates(s *snapshot, desired []model.Binding, present map[model.BindingKey]*model.Binding) map[string]ownerState {
 	out := make(map[string]ownerState, max(len(present), len(desired)))
 	for _, b := range present {
 		owner := b.Owner
-		if g := s.byID[owner]; g != nil {
+		if g := s.grant(owner); g != nil {
 			owner = g.ID
 		}
 		out[owner] |= ownerPresent
