@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -189,6 +190,9 @@ func (s *Service) Request(ctx context.Context, id *auth.Identity, in RequestInpu
 		Ticket:        in.Ticket,
 		Duration:      res.Duration,
 		RequestedAt:   now,
+		// What the evaluation just saw, so a later policy change is judged
+		// by the same groups (reconcile.ReviewJIT).
+		RequesterGroups: requesterGroups(id.Groups),
 	}
 	if g.Duration == 0 {
 		g.Duration = in.Duration // denied before a policy fixed it: keep what was asked
@@ -214,6 +218,25 @@ func (s *Service) Request(ctx context.Context, id *auth.Identity, in RequestInpu
 		s.fire(set, stored.Role)
 	}
 	return Outcome{Grant: stored, Decision: &res}, nil
+}
+
+// requesterGroups returns groups as a grant records them: sorted, without
+// duplicates (principals that are Equal count once), and a non-nil list
+// even when there are none, since nil means "not recorded".
+func requesterGroups(groups []model.Principal) []model.Principal {
+	out := make([]model.Principal, 0, len(groups))
+	seen := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		if g.IsZero() || seen[g.Key()] {
+			continue
+		}
+		seen[g.Key()] = true
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b model.Principal) int {
+		return cmp.Or(strings.Compare(a.Key(), b.Key()), strings.Compare(a.String(), b.String()))
+	})
+	return out
 }
 
 // openWindow starts g's window at now, or at its NotBefore if later.

@@ -30,9 +30,13 @@ type GrantView struct {
 	Expires         string         `json:"expires,omitempty"`
 	Renewals        int            `json:"renewals"`
 	Approvals       []ApprovalView `json:"approvals"`
-	Reason          string         `json:"reason,omitempty"`
-	Updated         string         `json:"updated"`
-	Decision        *DecisionView  `json:"decision,omitempty"`
+	// RequesterGroups is omitted when the grant did not record them
+	// (temporary grants, grants stored before groups were recorded) and
+	// [] when the requester had none.
+	RequesterGroups []string      `json:"requester_groups,omitzero"`
+	Reason          string        `json:"reason,omitempty"`
+	Updated         string        `json:"updated"`
+	Decision        *DecisionView `json:"decision,omitempty"`
 }
 
 // ApprovalView is one approver's decision.
@@ -158,6 +162,12 @@ func NewGrantView(g model.Grant, res *policies.Result) GrantView {
 	}
 	for _, a := range g.Approvals {
 		v.Approvals = append(v.Approvals, ApprovalView{Approver: a.Approver.String(), Approve: a.Approve, At: formatTime(a.At), Comment: a.Comment})
+	}
+	if g.RequesterGroups != nil {
+		v.RequesterGroups = make([]string, len(g.RequesterGroups))
+		for i, p := range g.RequesterGroups {
+			v.RequesterGroups[i] = p.String()
+		}
 	}
 	if res != nil {
 		v.Decision = newDecisionView(*res)
