@@ -314,6 +314,18 @@ func approverList(ps []policies.PrincipalRef) string {
 	return strings.Join(s, ", ")
 }
 
+// groupList is a grant's recorded groups for a message.
+func groupList(ps []model.Principal) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "(unset)"
@@ -333,14 +345,20 @@ func fmtTime(t time.Time) string {
 //     renewals the policy still allows (without renewals that is
 //     Starts + max_duration).
 //
-// Groups: a grant does not record the groups its requester had, and the
-// engine cannot ask the identity provider. A policy that lists the
-// principal itself is judged exactly; one whose requesters include groups
-// is assumed to still include the principal through them (its other rules
-// are still checked). A group-based grant therefore outlives removal from
-// the group until its expiry, which max_duration bounds. A change of
-// approval rules never revokes: the grant was approved under the rules of
-// its time.
+// Groups: the engine cannot ask the identity provider, so a grant is
+// judged by the groups its requester had when it was requested
+// (model.Grant.RequesterGroups), exactly as the request was: a policy edit
+// that takes those groups (and the principal itself) out of the policy's
+// requesters revokes the grant, and the reason names the groups. Removal
+// of the person from a group is not seen; the grant then lasts until its
+// expiry, which max_duration bounds. A grant that did not record its
+// groups (stored before elevate recorded them) is judged as before: a
+// policy that lists the principal itself is judged exactly, and one whose
+// requesters include groups is assumed to still include the principal
+// through them (its other rules are still checked).
+//
+// A change of approval rules never revokes: the grant was approved under
+// the rules of its time.
 func ReviewJIT(set *policies.Set, g model.Grant) (GrantOp, bool) {
 	if bg := breakGlassAccount(set, g.Principal); bg != nil {
 		return revoke(g, fmt.Sprintf("policy change: %s is now a break-glass account of %q, and break-glass accounts can never hold granted access", g.Principal, bg.Name)), true
@@ -355,10 +373,14 @@ func ReviewJIT(set *policies.Set, g model.Grant) (GrantOp, bool) {
 	if !slices.ContainsFunc(pol.Roles, func(r policies.NameRef) bool { return r.Name == g.Role }) {
 		return revoke(g, fmt.Sprintf("policy change: jit policy %q no longer grants role %q", g.Policy, g.Role)), true
 	}
-	var groups []model.Principal
-	for _, r := range pol.Requesters {
-		if r.IsGroupLike() {
-			groups = append(groups, r.Principal)
+	recorded := g.RequesterGroups != nil
+	groups := g.RequesterGroups
+	if !recorded {
+		// Not recorded: assume membership of every group the policy names.
+		for _, r := range pol.Requesters {
+			if r.IsGroupLike() {
+				groups = append(groups, r.Principal)
+			}
 		}
 	}
 	res := policies.Evaluate(set, policies.Request{
@@ -373,7 +395,11 @@ func ReviewJIT(set *policies.Set, g model.Grant) (GrantOp, bool) {
 		}
 	}
 	if trace == nil || !trace.Eligible {
-		return revoke(g, fmt.Sprintf("policy change: %s is no longer among the requesters of %q", g.Principal, pol.Name)), true
+		why := fmt.Sprintf("policy change: %s is no longer among the requesters of %q", g.Principal, pol.Name)
+		if recorded {
+			why += fmt.Sprintf(" (groups at request time: %s)", groupList(g.RequesterGroups))
+		}
+		return revoke(g, why), true
 	}
 	for _, r := range trace.Reasons {
 		switch r.Code {
