@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/elevatehq/elevate/model"
+	"github.com/elevatehq/elevate/state"
 )
 
 // The cache's list folds changed grants into the last sorted list instead
@@ -106,5 +107,37 @@ func TestOwnerScopes(t *testing.T) {
 	}
 	if o.len() != 3 || !o.has("g2", b) || o.has("g2", a) {
 		t.Errorf("after the pass: %d owners, g2 in b %v, in a %v", o.len(), o.has("g2", b), o.has("g2", a))
+	}
+}
+
+// The recorder's mirror holds records compactly; what it gives back must be
+// the records it was given (the store's Updated time aside, which passes
+// do not use).
+func TestMirrorPacksRecords(t *testing.T) {
+	a := model.Target{Cloud: model.CloudGCP, Scope: "projects/a", Role: "roles/viewer"}
+	b := model.Target{Cloud: model.CloudGCP, Scope: "projects/a", Role: "roles/editor"}
+	p := model.MustPrincipal("user:alice@example.com")
+	records := []state.BindingRecord{
+		{Binding: model.Binding{Target: a, Principal: p, Owner: "g1", NotBefore: t0, Expires: t0.Add(time.Hour), Native: true, Raw: "elevate:g1"},
+			State: state.BindingApplied},
+		{Binding: model.Binding{Target: b, Principal: p, Owner: "g2", Expires: t0.Add(time.Minute).Add(time.Microsecond)},
+			State: state.BindingFailed, Detail: "refused"},
+		{Binding: model.Binding{Target: a, Principal: p, Owner: "g3"}, State: state.BindingApplied},
+	}
+	var m mirrored
+	m.pack(records)
+	got := m.unpack()
+	if len(got) != len(records) {
+		t.Fatalf("unpacked %d records, want %d", len(got), len(records))
+	}
+	for i := range records {
+		w, g := records[i], got[i]
+		if g.Binding.Key() != w.Binding.Key() || g.State != w.State || g.Detail != w.Detail || !sameRecorded(w.Binding, g.Binding) ||
+			g.Binding.NotBefore.IsZero() != w.Binding.NotBefore.IsZero() || g.Binding.Expires.IsZero() != w.Binding.Expires.IsZero() {
+			t.Errorf("record %d: got %+v, want %+v", i, g, w)
+		}
+	}
+	if len(m.targets) != 2 {
+		t.Errorf("the mirror holds %d targets, want the 2 distinct ones", len(m.targets))
 	}
 }

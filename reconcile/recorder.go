@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -66,16 +67,94 @@ type pendingRecord struct {
 }
 
 // mirrored is one scope's binding records: base, sorted by
-// compareBindings and never changed in place (it is the slice the last
-// full pass read from the store, so the records are held once), and the
-// writes queued since, by key. view folds the writes into a new base.
+// compareBindings and held compactly (the leader keeps every binding
+// record between full passes), and the writes queued since, by key. view
+// folds the writes into a new base.
 type mirrored struct {
-	base []state.BindingRecord
+	base []mirrorRecord
+	// targets are the distinct targets of base, which points into them.
+	targets []model.Target
 	// over holds the writes since base was made; owners holds their
 	// owners, so folding them in computes the key only of records that
 	// may be overwritten.
 	over   map[model.BindingKey]recordOp
 	owners map[string]bool
+}
+
+// mirrorRecord is a state.BindingRecord as the mirror holds it: less than
+// half the size (the target is shared, the times are instants, and the
+// state and detail of a record that is simply applied take no room).
+type mirrorRecord struct {
+	target             *model.Target
+	principal          model.Principal
+	owner, raw         string
+	notBefore, expires int64 // Unix nanoseconds; noTime for the zero time
+	native             bool
+	// other holds the state and detail of a record that is not applied,
+	// or has a detail; nil for an applied one.
+	other *recordState
+}
+
+type recordState struct {
+	state  state.BindingState
+	detail string
+}
+
+// noTime stands for the zero time.Time in a mirrorRecord.
+const noTime = math.MinInt64
+
+func packTime(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixNano()
+}
+
+func unpackTime(n int64) time.Time {
+	if n == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// pack sets m's base to records, which are sorted.
+func (m *mirrored) pack(records []state.BindingRecord) {
+	m.base = make([]mirrorRecord, len(records))
+	m.targets = m.targets[:0]
+	for i := range records {
+		r := &records[i]
+		b := &r.Binding
+		j := slices.Index(m.targets, b.Target)
+		if j < 0 {
+			j = len(m.targets)
+			m.targets = append(m.targets, b.Target)
+		}
+		mr := mirrorRecord{principal: b.Principal, owner: b.Owner, raw: b.Raw,
+			notBefore: packTime(b.NotBefore), expires: packTime(b.Expires), native: b.Native}
+		if r.State != state.BindingApplied || r.Detail != "" {
+			mr.other = &recordState{state: r.State, detail: r.Detail}
+		}
+		m.base[i] = mr
+	}
+	// The targets slice is final only now (append may have moved it).
+	for i := range records {
+		m.base[i].target = &m.targets[slices.Index(m.targets, records[i].Binding.Target)]
+	}
+}
+
+// unpack returns the records of base.
+func (m *mirrored) unpack() []state.BindingRecord {
+	out := make([]state.BindingRecord, len(m.base))
+	for i := range m.base {
+		mr := &m.base[i]
+		out[i] = state.BindingRecord{Binding: model.Binding{Target: *mr.target, Principal: mr.principal, Owner: mr.owner,
+			NotBefore: unpackTime(mr.notBefore), Expires: unpackTime(mr.expires), Native: mr.native, Raw: mr.raw},
+			State: state.BindingApplied}
+		if mr.other != nil {
+			out[i].State, out[i].Detail = mr.other.state, mr.other.detail
+		}
+	}
+	return out
 }
 
 // put records a queued write.
@@ -91,11 +170,12 @@ func (m *mirrored) put(k model.BindingKey, op recordOp) {
 // fold returns the records with the queued writes applied, sorted, and
 // makes that the new base.
 func (m *mirrored) fold() []state.BindingRecord {
+	base := m.unpack()
 	if len(m.over) == 0 {
-		return m.base
+		return base
 	}
-	out := make([]state.BindingRecord, 0, len(m.base)+len(m.over))
-	for _, rec := range m.base {
+	out := make([]state.BindingRecord, 0, len(base)+len(m.over))
+	for _, rec := range base {
 		if m.owners[rec.Binding.Owner] {
 			if _, ok := m.over[rec.Binding.Key()]; ok {
 				continue
@@ -109,7 +189,8 @@ func (m *mirrored) fold() []state.BindingRecord {
 		}
 	}
 	slices.SortFunc(out, func(a, b state.BindingRecord) int { return compareBindings(a.Binding, b.Binding) })
-	m.base, m.over, m.owners = out, nil, nil
+	m.pack(out)
+	m.over, m.owners = nil, nil
 	return out
 }
 
@@ -182,7 +263,7 @@ func (r *recorder) pendingGrant(id string) bool {
 }
 
 // view returns the mirrored binding records of scope, if it is loaded,
-// sorted by compareBindings. The caller must not change them.
+// sorted by compareBindings.
 func (r *recorder) view(scope model.ScopeKey) ([]state.BindingRecord, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -193,14 +274,15 @@ func (r *recorder) view(scope model.ScopeKey) ([]state.BindingRecord, bool) {
 	return m.fold(), true
 }
 
-// load takes the records of scope just read from the store (which it
-// keeps: nobody may change them afterwards), applies the queued writes,
-// sorts and mirrors the result and returns it.
+// load takes the records of scope just read from the store, applies the
+// queued writes, sorts and mirrors the result and returns it.
 func (r *recorder) load(scope model.ScopeKey, records []state.BindingRecord) []state.BindingRecord {
 	records = r.overlay(scope, records)
 	slices.SortFunc(records, func(a, b state.BindingRecord) int { return compareBindings(a.Binding, b.Binding) })
+	m := &mirrored{}
+	m.pack(records)
 	r.mu.Lock()
-	r.mirror[scope] = &mirrored{base: records}
+	r.mirror[scope] = m
 	r.mu.Unlock()
 	return records
 }
