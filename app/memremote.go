@@ -216,6 +216,11 @@ func newRemoteMemory(cloud model.Cloud, endpoint string) *remoteMemory {
 func (m *remoteMemory) Cloud() model.Cloud { return m.cloud }
 
 func (m *remoteMemory) post(ctx context.Context, path string, body, out any) error {
+	return m.postDecode(ctx, path, body, func(dec *json.Decoder) error { return dec.Decode(out) })
+}
+
+// postDecode posts body to path and hands a successful answer to decode.
+func (m *remoteMemory) postDecode(ctx context.Context, path string, body any, decode func(*json.Decoder) error) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encoding the emulator request: %w", err)
@@ -244,18 +249,90 @@ func (m *remoteMemory) post(ctx context.Context, path string, body, out any) err
 		}
 		return e.Error.err()
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := decode(json.NewDecoder(resp.Body)); err != nil {
 		return providers.Transient(fmt.Errorf("reading the memory emulator's answer: %w", err))
 	}
 	return nil
 }
 
+// Observe reads the bindings of scope. The answer is decoded one binding
+// at a time rather than read whole first (a scope may hold a hundred
+// thousand bindings), and the bindings share the strings of the targets
+// asked for instead of each holding its own copies.
 func (m *remoteMemory) Observe(ctx context.Context, scope model.ScopeKey, targets []model.Target) ([]model.Binding, error) {
-	var out bindingsAnswer
-	if err := m.post(ctx, "/v1/observe", observeRequest{Scope: scope, Targets: targets}, &out); err != nil {
+	var out []model.Binding
+	kinds := map[model.PrincipalKind]model.PrincipalKind{}
+	err := m.postDecode(ctx, "/v1/observe", observeRequest{Scope: scope, Targets: targets}, func(dec *json.Decoder) error {
+		out = nil
+		return decodeBindings(dec, func(b model.Binding) {
+			if i := slices.Index(targets, b.Target); i >= 0 {
+				b.Target = targets[i]
+			}
+			if k, ok := kinds[b.Principal.Kind]; ok {
+				b.Principal.Kind = k
+			} else {
+				kinds[b.Principal.Kind] = b.Principal.Kind
+			}
+			out = append(out, b)
+		})
+	})
+	if err != nil {
 		return nil, fmt.Errorf("reading bindings of %s: %w", scope, err)
 	}
-	return out.Bindings, nil
+	return out, nil
+}
+
+// decodeBindings decodes a bindingsAnswer from dec, calling yield with each
+// binding as it is decoded.
+func decodeBindings(dec *json.Decoder, yield func(model.Binding)) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if key, _ := tok.(string); key != "bindings" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		tok, err = dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil { // "bindings": null
+			continue
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return fmt.Errorf("the bindings are %v, not a list", tok)
+		}
+		for dec.More() {
+			var b model.Binding
+			if err := dec.Decode(&b); err != nil {
+				return err
+			}
+			yield(b)
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", want, tok)
+	}
+	return nil
 }
 
 func (m *remoteMemory) Apply(ctx context.Context, scope model.ScopeKey, changes []model.Change) ([]providers.Result, error) {
