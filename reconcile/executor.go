@@ -422,6 +422,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 			return fail(fmt.Errorf("reading binding records of %s: %w", scope, err))
 		}
 		if write {
+			shareGrantStrings(s, records)
 			records = rec.load(scope, records)
 		}
 	}
@@ -534,6 +535,21 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 		return fail(fmt.Errorf("planning the binding records of %s: %w", scope, err))
 	}
 	return res
+}
+
+// shareGrantStrings makes records just read from the store use their
+// grants' ID and principal strings where they are equal, so the mirror
+// that keeps them holds no copies of those.
+func shareGrantStrings(s *snapshot, records []state.BindingRecord) {
+	for i := range records {
+		b := &records[i].Binding
+		if g := s.grant(b.Owner); g != nil {
+			b.Owner = g.ID
+			if b.Principal == g.Principal {
+				b.Principal = g.Principal
+			}
+		}
+	}
 }
 
 // ownersOf returns the grants the observed managed bindings and the

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"container/heap"
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -11,17 +12,28 @@ import (
 	"github.com/elevatehq/elevate/state"
 )
 
-// instant is a moment a grant needs a pass: its start or its expiry.
-type instant struct {
-	at    time.Time
-	grant string
+// instant is a moment a grant needs a pass (its start or its expiry), in
+// Unix nanoseconds: the schedule holds one or two per live grant, and only
+// says when to look (the pass works out which grants are due).
+type instant int64
+
+func instantOf(t time.Time) instant {
+	if t.After(maxInstant) {
+		return instant(maxInstant.UnixNano())
+	}
+	return instant(t.UnixNano())
 }
 
-// instants is a min-heap of instants by time (container/heap).
+// maxInstant is the last time an instant holds; later ones wait there.
+var maxInstant = time.Unix(0, math.MaxInt64).UTC()
+
+func (i instant) time() time.Time { return time.Unix(0, int64(i)).UTC() }
+
+// instants is a min-heap of instants (container/heap).
 type instants []instant
 
 func (h instants) Len() int           { return len(h) }
-func (h instants) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h instants) Less(i, j int) bool { return h[i] < h[j] }
 func (h instants) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *instants) Push(x any)        { *h = append(*h, x.(instant)) }
 func (h *instants) Pop() any {
@@ -57,10 +69,10 @@ func appendInstants(h instants, g *model.Grant, now time.Time) instants {
 		return h
 	}
 	if g.Status == model.StatusApproved && g.Starts.After(now) {
-		h = append(h, instant{g.Starts, g.ID})
+		h = append(h, instantOf(g.Starts))
 	}
 	if g.Expires.After(now) {
-		h = append(h, instant{g.Expires, g.ID})
+		h = append(h, instantOf(g.Expires))
 	}
 	return h
 }
@@ -70,7 +82,7 @@ func (s *schedule) next() (time.Time, bool) {
 	if len(s.h) == 0 {
 		return time.Time{}, false
 	}
-	return s.h[0].at, true
+	return s.h[0].time(), true
 }
 
 // popDue removes the instants at or before now and returns how many there
@@ -78,7 +90,7 @@ func (s *schedule) next() (time.Time, bool) {
 // heap only says when to look.
 func (s *schedule) popDue(now time.Time) int {
 	n := 0
-	for len(s.h) > 0 && !s.h[0].at.After(now) {
+	for len(s.h) > 0 && !s.h[0].time().After(now) {
 		heap.Pop(&s.h)
 		n++
 	}
