@@ -178,21 +178,24 @@ func exitFor(err error) error {
 // server may add fields.
 
 type grantView struct {
-	ID              string         `json:"id"`
-	Kind            string         `json:"kind"`
-	Principal       string         `json:"principal"`
-	Role            string         `json:"role"`
-	Policy          string         `json:"policy"`
-	Status          string         `json:"status"`
-	Justification   string         `json:"justification,omitempty"`
-	Ticket          string         `json:"ticket,omitempty"`
-	Duration        string         `json:"duration"`
-	DurationSeconds int64          `json:"duration_seconds"`
-	RequestedAt     time.Time      `json:"requested_at"`
-	NotBefore       *time.Time     `json:"not_before,omitempty"`
-	Starts          *time.Time     `json:"starts,omitempty"`
-	Expires         *time.Time     `json:"expires,omitempty"`
-	Renewals        int            `json:"renewals"`
+	ID              string     `json:"id"`
+	Kind            string     `json:"kind"`
+	Principal       string     `json:"principal"`
+	Role            string     `json:"role"`
+	Policy          string     `json:"policy"`
+	Status          string     `json:"status"`
+	Justification   string     `json:"justification,omitempty"`
+	Ticket          string     `json:"ticket,omitempty"`
+	Duration        string     `json:"duration"`
+	DurationSeconds int64      `json:"duration_seconds"`
+	RequestedAt     time.Time  `json:"requested_at"`
+	NotBefore       *time.Time `json:"not_before,omitempty"`
+	Starts          *time.Time `json:"starts,omitempty"`
+	Expires         *time.Time `json:"expires,omitempty"`
+	Renewals        int        `json:"renewals"`
+	// RequesterGroups are the requester's groups when the grant was
+	// requested: nil when not recorded, empty when recorded without any.
+	RequesterGroups []string       `json:"requester_groups,omitzero"`
 	Approvals       []approvalView `json:"approvals,omitempty"`
 	Reason          string         `json:"reason,omitempty"`
 	Updated         time.Time      `json:"updated"`

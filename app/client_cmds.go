@@ -637,6 +637,13 @@ func printGrantDetail(w io.Writer, d grantDetail) {
 	}
 	row("Justification", g.Justification)
 	row("Ticket", g.Ticket)
+	if g.RequesterGroups != nil {
+		groups := "none"
+		if len(g.RequesterGroups) > 0 {
+			groups = strings.Join(g.RequesterGroups, ", ")
+		}
+		row("Groups", groups+" (at request time)")
+	}
 	if g.Renewals > 0 {
 		row("Renewals", strconv.Itoa(g.Renewals))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,14 +183,15 @@ func TestClientCommands(t *testing.T) {
 	waitGrantStatus(t, d.url, devToken, prodID, "active", 10*time.Second)
 
 	out, _ = run(dev, 0, "status", prodID)
-	for _, want := range []string{"Grant", prodID, "Status         active", "user:mgr@example.com approved", "ok for the incident", "History", "activate", "pending → approved"} {
+	for _, want := range []string{"Grant", prodID, "Status         active", "Groups         group:eng@example.com (at request time)", "user:mgr@example.com approved", "ok for the incident", "History", "activate", "pending → approved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
 	out, _ = run(dev, 0, "status", prodID, "--format", "json")
 	var detail grantDetail
-	if err := json.Unmarshal([]byte(out), &detail); err != nil || detail.Grant.ID != prodID || len(detail.History) < 3 {
+	if err := json.Unmarshal([]byte(out), &detail); err != nil || detail.Grant.ID != prodID || len(detail.History) < 3 ||
+		!slices.Equal(detail.Grant.RequesterGroups, []string{"group:eng@example.com"}) {
 		t.Errorf("status --format json: %v, %+v", err, detail)
 	}
 
