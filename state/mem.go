@@ -315,13 +315,16 @@ func (s *memStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 	defer unlock()
 	var out []AuditEvent
 	for _, e := range s.db.audit {
-		if e.Seq <= f.AfterSeq || (f.Subject != "" && e.Subject != f.Subject) {
+		if e.Seq <= f.AfterSeq || (f.Subject != "" && e.Subject != f.Subject) || (f.Action != "" && e.Action != f.Action) {
 			continue
 		}
 		out = append(out, e)
-		if f.Limit > 0 && len(out) == f.Limit {
+		if f.Limit > 0 && len(out) == f.Limit && !f.Tail {
 			break
 		}
+	}
+	if f.Tail && f.Limit > 0 && len(out) > f.Limit {
+		out = out[len(out)-f.Limit:]
 	}
 	return out, nil
 }

@@ -684,9 +684,17 @@ func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 	query := `SELECT ` + auditCols + ` FROM audit_events WHERE seq > $1`
 	if f.Subject != "" {
 		args = append(args, f.Subject)
-		query += " AND subject = $2"
+		query += fmt.Sprintf(" AND subject = $%d", len(args))
 	}
-	query += " ORDER BY seq"
+	if f.Action != "" {
+		args = append(args, f.Action)
+		query += fmt.Sprintf(" AND action = $%d", len(args))
+	}
+	if f.Tail && f.Limit > 0 {
+		query += " ORDER BY seq DESC"
+	} else {
+		query += " ORDER BY seq"
+	}
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
 		query += fmt.Sprintf(" LIMIT $%d", len(args))
@@ -707,6 +715,9 @@ func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 		}
 		return rows.Err()
 	})
+	if f.Tail && f.Limit > 0 {
+		slices.Reverse(out)
+	}
 	return out, err
 }
 

@@ -220,8 +220,13 @@ type AuditFilter struct {
 	// AfterSeq returns entries with a greater sequence number.
 	AfterSeq int64
 	Subject  string
+	// Action, if set, selects entries of that action only.
+	Action string
 	// Limit caps the result; 0 means no limit.
 	Limit int
+	// Tail selects the last Limit matching entries instead of the first
+	// (still returned in sequence order): Limit 1 gives the newest.
+	Tail bool
 }
 
 // VerifyResult is what VerifyAudit found.

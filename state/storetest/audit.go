@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +66,28 @@ func testAuditChain(t *testing.T, b Backend) {
 	subj := must(s.ListAudit(ctx, state.AuditFilter{Subject: "thing/1"}))(t)
 	if len(subj) != 2 || subj[0].Seq != 2 || subj[1].Seq != 4 {
 		t.Fatalf("ListAudit subject thing/1: got %v, want entries 2 and 4", subj)
+	}
+	seqs := func(es []state.AuditEvent) []int64 {
+		out := []int64{}
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		f    state.AuditFilter
+		want []int64
+	}{
+		{state.AuditFilter{Tail: true, Limit: 1}, []int64{5}},
+		{state.AuditFilter{Tail: true, Limit: 2, AfterSeq: 1}, []int64{4, 5}},
+		{state.AuditFilter{Tail: true, Limit: 9}, []int64{1, 2, 3, 4, 5}},
+		{state.AuditFilter{Action: "test.event", Subject: "thing/0", Tail: true, Limit: 2}, []int64{3, 5}},
+		{state.AuditFilter{Action: "test.event", AfterSeq: 3}, []int64{4, 5}},
+		{state.AuditFilter{Action: "no.such.action"}, []int64{}},
+	} {
+		if got := seqs(must(s.ListAudit(ctx, c.f))(t)); !slices.Equal(got, c.want) {
+			t.Fatalf("ListAudit %+v: got entries %v, want %v", c.f, got, c.want)
+		}
 	}
 
 	res = must(s.VerifyAudit(ctx))(t)
