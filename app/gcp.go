@@ -311,11 +311,11 @@ type gcpAuditSetup struct {
 	cfg      *GCPConfig
 	store    state.Store
 	policies func() *policies.Set
-	// trigger asks the reconcile engine for a pass over a scope; isLeader
-	// reports whether this replica's engine runs reconcile.
-	trigger  func(...model.ScopeKey)
-	isLeader func() bool
-	logger   *slog.Logger
+	// changed reports a scope whose allow policy someone else changed:
+	// outsideChanges.record, which gets it reconciled by whichever replica
+	// leads.
+	changed func(context.Context, model.ScopeKey)
+	logger  *slog.Logger
 }
 
 // newGCPAuditSource builds the audit source of the gcp block, as a source
@@ -339,15 +339,10 @@ func newGCPAuditSource(s gcpAuditSetup) (*breakglass.WatchedSource, func() error
 		Parents: s.cfg.Parents, Principals: s.cfg.Principals, Self: s.cfg.Self,
 		Managed: managed.Managed,
 		OnPolicyChange: func(scope model.ScopeKey) {
-			if s.isLeader != nil && !s.isLeader() {
-				// The watcher lease and the reconcile lease are taken
-				// separately; a Trigger reaches only this replica's engine.
-				log.Warn("allow policy changed outside elevate, but another replica leads reconcile: it repairs the scope at its next full resync",
-					"scope", scope.String())
-			} else {
-				log.Info("allow policy changed outside elevate; reconciling the scope", "scope", scope.String())
-			}
-			s.trigger(scope)
+			log.Info("allow policy changed outside elevate; reconciling the scope", "scope", scope.String())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s.changed(ctx, scope)
 		},
 		Settle: settle,
 		// The break-glass watcher reports elevate_audit_source_lag_seconds

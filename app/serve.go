@@ -193,8 +193,10 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	if x.Getenv != nil {
 		getenv = x.Getenv
 	}
+	outside := &outsideChanges{store: store, holder: hostname + "/" + ln.Addr().String(), isLeader: engine.IsLeader,
+		trigger: engine.Trigger, interval: outsideChangePoll, log: logger.With("component", "reconcile")}
 	gcpAudit, closeGCPAudit, err := newGCPAuditSource(gcpAuditSetup{cfg: cfg.GCP, store: store, policies: ps.Current,
-		trigger: engine.Trigger, isLeader: engine.IsLeader, logger: logger})
+		changed: outside.record, logger: logger})
 	if err != nil {
 		return usageErr("configuring the audit watchers: %w", err)
 	}
@@ -240,6 +242,7 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
+	go outside.run(engineCtx)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
