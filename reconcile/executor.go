@@ -85,7 +85,7 @@ func (s *snapshot) desiredFor(scope model.ScopeKey) []model.Binding {
 	if len(roles) > 1 {
 		slices.Sort(idx)
 	}
-	var out []model.Binding
+	out := make([]model.Binding, 0, len(idx))
 	for _, i := range idx {
 		g := s.live[i]
 		notBefore, expires, ok := desiredWindow(g)
@@ -557,7 +557,7 @@ func shareGrantStrings(s *snapshot, records []state.BindingRecord) {
 // store. A grant that does not exist is left out (its binding is then
 // unknown-grant).
 func (e *Engine) ownersOf(ctx context.Context, st state.Store, s *snapshot, observed []model.Binding, records []state.BindingRecord) (map[string]*model.Grant, error) {
-	out := make(map[string]*model.Grant)
+	out := make(map[string]*model.Grant, len(observed))
 	add := func(id string) error {
 		if id == "" {
 			return nil
@@ -627,43 +627,19 @@ const maxEndedCache = 100_000
 // (it says why).
 func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, records []state.BindingRecord,
 	present map[model.BindingKey]*model.Binding, failed map[model.BindingKey]state.BindingRecord) ([]recordOp, error) {
-	var ops []recordOp
-	have := make(map[model.BindingKey]int, len(records)) // index into records
+	// One walk over the records finds the present bindings already
+	// recorded as they are (by pointer: a scope may hold a hundred
+	// thousand, and a set of pointers is a tenth the size of one of keys)
+	// and the records of bindings that are gone.
+	recorded := make(map[*model.Binding]bool, len(present))
+	var deletes []recordOp
 	for i := range records {
-		have[records[i].Binding.Key()] = i
-	}
-	keys := make([]model.BindingKey, 0, len(present))
-	for k := range present {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, compareKeys)
-	for _, k := range keys {
-		b := *present[k]
-		if f, ok := failed[k]; ok {
-			// A refused replace or delete leaves the binding as it was:
-			// record the refusal on it.
-			f.Binding = b
-			ops = append(ops, recordOp{rec: f})
-			continue
-		}
-		if i, ok := have[k]; ok && records[i].State == state.BindingApplied && sameRecorded(records[i].Binding, b) {
-			continue
-		}
-		ops = append(ops, recordOp{rec: state.BindingRecord{Binding: b, State: state.BindingApplied}})
-	}
-	fkeys := make([]model.BindingKey, 0, len(failed))
-	for k := range failed {
-		if _, ok := present[k]; !ok {
-			fkeys = append(fkeys, k)
-		}
-	}
-	slices.SortFunc(fkeys, compareKeys)
-	for _, k := range fkeys {
-		ops = append(ops, recordOp{rec: failed[k]})
-	}
-	for _, r := range records {
+		r := &records[i]
 		k := r.Binding.Key()
-		if _, ok := present[k]; ok {
+		if b, ok := present[k]; ok {
+			if _, refused := failed[k]; !refused && r.State == state.BindingApplied && sameRecorded(r.Binding, *b) {
+				recorded[b] = true
+			}
 			continue
 		}
 		if _, ok := failed[k]; ok {
@@ -676,9 +652,49 @@ func (e *Engine) planRecords(ctx context.Context, st state.Store, s *snapshot, r
 				continue
 			}
 		}
-		ops = append(ops, recordOp{rec: state.BindingRecord{Binding: r.Binding}, del: true})
+		deletes = append(deletes, recordOp{rec: state.BindingRecord{Binding: r.Binding}, del: true})
 	}
-	return ops, nil
+	var ops []recordOp
+	for k, b := range present {
+		if f, ok := failed[k]; ok {
+			// A refused replace or delete leaves the binding as it was:
+			// record the refusal on it.
+			f.Binding = *b
+			ops = append(ops, recordOp{rec: f})
+			continue
+		}
+		if !recorded[b] {
+			ops = append(ops, recordOp{rec: state.BindingRecord{Binding: *b, State: state.BindingApplied}})
+		}
+	}
+	sortRecordOps(ops)
+	var refused []recordOp
+	for k, f := range failed {
+		if _, ok := present[k]; !ok {
+			refused = append(refused, recordOp{rec: f})
+		}
+	}
+	sortRecordOps(refused)
+	return slices.Concat(ops, refused, deletes), nil
+}
+
+// sortRecordOps orders record writes by their bindings' keys.
+func sortRecordOps(ops []recordOp) {
+	if len(ops) < 2 {
+		return
+	}
+	type keyed struct {
+		k  model.BindingKey
+		op recordOp
+	}
+	ks := make([]keyed, len(ops))
+	for i, op := range ops {
+		ks[i] = keyed{op.rec.Binding.Key(), op}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return compareKeys(a.k, b.k) })
+	for i := range ks {
+		ops[i] = ks[i].op
+	}
 }
 
 func (e *Engine) lookupOwner(ctx context.Context, st state.Store, s *snapshot, id string) (*model.Grant, error) {
