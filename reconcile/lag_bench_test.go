@@ -19,6 +19,7 @@ import (
 	"github.com/elevatehq/elevate/providers/memory"
 	"github.com/elevatehq/elevate/reconcile"
 	"github.com/elevatehq/elevate/state"
+	"github.com/elevatehq/elevate/state/pgtest"
 )
 
 const (
@@ -70,13 +71,7 @@ func BenchmarkExpiryLag(b *testing.B) {
 	}{
 		{"mem", func(*testing.B) string { return "mem:" }, 5 * time.Second},
 		{"sqlite", func(b *testing.B) string { return "sqlite:" + filepath.Join(b.TempDir(), "state.db") }, 90 * time.Second},
-		{"postgres", func(b *testing.B) string {
-			dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
-			if dsn == "" {
-				b.Skip("ELEVATE_TEST_POSTGRES not set")
-			}
-			return freshSchema(b, dsn)
-		}, 90 * time.Second},
+		{"postgres", func(b *testing.B) string { return pgtest.Schema(b, "elevate_reconcile") }, 90 * time.Second},
 	} {
 		b.Run(backend.name, func(b *testing.B) {
 			for range b.N {

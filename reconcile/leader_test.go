@@ -2,19 +2,13 @@ package reconcile_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/elevatehq/elevate/model"
 	"github.com/elevatehq/elevate/policies"
@@ -22,6 +16,7 @@ import (
 	"github.com/elevatehq/elevate/providers/memory"
 	"github.com/elevatehq/elevate/reconcile"
 	"github.com/elevatehq/elevate/state"
+	"github.com/elevatehq/elevate/state/pgtest"
 )
 
 const leaseTTL = time.Second
@@ -92,7 +87,7 @@ func testLeadership(t *testing.T, storeURL string, shared state.Store) {
 				storeURL = "sqlite:" + filepath.Join(t.TempDir(), "state.db")
 			}
 			if strings.HasPrefix(storeURL, "postgres") {
-				storeURL = freshSchema(t, storeURL)
+				storeURL = pgtest.Schema(t, "elevate_reconcile")
 			}
 			cloud := memory.New(memory.Options{Cloud: model.CloudGCP})
 			set := loadSet(t, viewerHCL)
@@ -172,43 +167,7 @@ func TestLeadershipMem(t *testing.T) {
 }
 
 func TestLeadershipPostgres(t *testing.T) {
-	dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("ELEVATE_TEST_POSTGRES not set: the PostgreSQL leadership test is skipped (set it to a postgres:// URL of a scratch database)")
-	}
-	testLeadership(t, dsn, nil)
-}
-
-// freshSchema creates a schema with a random name, drops it when the test
-// ends, and returns dsn with its search_path pointing there (as the state
-// package's tests do).
-func freshSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "elevate_test_" + hex.EncodeToString(b[:])
-	admin := func(sql string) {
-		t.Helper()
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connecting to ELEVATE_TEST_POSTGRES: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	admin("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { admin("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parsing ELEVATE_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	testLeadership(t, pgtest.DSN(t), nil)
 }
 
 // TestStaleLeaderIsFenced: another replica takes the lease while the
@@ -220,11 +179,7 @@ func TestStaleLeaderIsFenced(t *testing.T) {
 }
 
 func TestStaleLeaderIsFencedPostgres(t *testing.T) {
-	dsn := os.Getenv("ELEVATE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("ELEVATE_TEST_POSTGRES not set: the PostgreSQL fencing test is skipped (set it to a postgres:// URL of a scratch database)")
-	}
-	testStaleLeader(t, freshSchema(t, dsn))
+	testStaleLeader(t, pgtest.Schema(t, "elevate_reconcile"))
 }
 
 func testStaleLeader(t *testing.T, storeURL string) {
