@@ -471,6 +471,11 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
+		// The intent is committed before the cloud is written: see
+		// applyIntent.
+		if _, err := st.AppendAudit(ctx, applyIntent(scope, batch)); err != nil {
+			return fail(fmt.Errorf("recording the changes to %s before making them: %w", scope, err))
+		}
 		results, err = prov.Apply(ctx, scope, batch)
 		res.wrote = true
 		res.confirmAt = e.clock.Now()
@@ -715,6 +720,50 @@ func compareKeys(a, b model.BindingKey) int {
 func sameRecorded(rec, b model.Binding) bool {
 	return rec.Native == b.Native && rec.Raw == b.Raw &&
 		rec.NotBefore.Equal(b.NotBefore.Truncate(time.Microsecond)) && rec.Expires.Equal(b.Expires.Truncate(time.Microsecond))
+}
+
+// ActionApply is the audit action of applyIntent entries.
+const ActionApply = "reconcile.apply"
+
+// applyIntent is the audit entry committed before the changes of one
+// scope are sent to the cloud. The outcome of each change is recorded
+// after the write, off the cloud path (see recorder), and a replica that
+// dies in between loses those entries; this one is already stored, so
+// every cloud write elevate makes is in the audit log. It is written
+// through the leader's fenced store: a replica whose lease was taken over
+// cannot write it, and so makes no cloud write either. One entry per scope
+// and pass, whatever the number of changes, keeps the cost on the cloud
+// path to one store transaction per scope.
+func applyIntent(scope model.ScopeKey, batch []model.Change) state.AuditEvent {
+	type change struct {
+		Op        string       `json:"op"`
+		Role      string       `json:"role"`
+		Principal string       `json:"principal"`
+		Owner     string       `json:"owner,omitempty"`
+		Reason    model.Reason `json:"reason"`
+		Expires   *time.Time   `json:"expires,omitempty"`
+	}
+	data := struct {
+		Scope   string   `json:"scope"`
+		Changes []change `json:"changes"`
+	}{Scope: scope.String(), Changes: make([]change, 0, len(batch))}
+	for _, c := range batch {
+		op, b := "create", c.New
+		switch {
+		case c.Old != nil && c.New != nil:
+			op = "replace"
+		case c.Old != nil:
+			op, b = "delete", c.Old
+		}
+		ch := change{Op: op, Role: b.Target.Role, Principal: b.Principal.String(), Owner: b.Owner, Reason: c.Reason}
+		if !b.Expires.IsZero() {
+			exp := b.Expires.UTC()
+			ch.Expires = &exp
+		}
+		data.Changes = append(data.Changes, ch)
+	}
+	raw, _ := json.Marshal(data)
+	return state.AuditEvent{Actor: ActorReconcile, Action: ActionApply, Subject: "scope/" + scope.String(), Data: raw}
 }
 
 // bindingAudit is the audit entry of one change the cloud applied (err nil)

@@ -19,8 +19,9 @@ import (
 // for the store writes of the last one: with SQLite each of those is a
 // synced transaction, and ten thousand of them take longer than the lag
 // bound. Everything it writes is derived again by later passes, so work lost
-// in a crash or a change of leader is redone (except the audit entries of
-// cloud writes already made, which the cloud's own audit log still has).
+// in a crash or a change of leader is redone. The audit entries of the
+// outcome of cloud writes are lost then, but not the writes' record: the
+// intent of each scope's writes is committed before them (applyIntent).
 //
 // While a grant's status change or a binding record write is queued, passes
 // see it through pendingGrant and pendingRecords instead of the store,
