@@ -162,6 +162,9 @@ type watcherSetup struct {
 	meters   metric.MeterProvider
 	holder   string
 	leaseTTL time.Duration
+	// leading reports whether this replica leads reconcile: the watchers
+	// run on the leader only.
+	leading func() bool
 	// getenv reads the notifiers' URLs and secrets.
 	getenv func(string) string
 	// extra is a cloud audit source to watch besides the audit_source
@@ -200,6 +203,7 @@ func newWatcher(w watcherSetup) (*breakglass.Watcher, error) {
 		Sources:       sources,
 		Holder:        w.holder,
 		LeaseTTL:      w.leaseTTL,
+		Campaign:      w.leading,
 		Getenv:        w.getenv,
 		Logger:        w.logger.With("component", "breakglass"),
 		MeterProvider: w.meters,

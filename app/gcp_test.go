@@ -104,6 +104,23 @@ reconcile {
 	// A break-glass account signs in: the audit source feeds the detector.
 	signIn := emu.InjectAudit(gcpemu.AuditRecord{Parent: sandbox, ServiceName: "login.googleapis.com",
 		MethodName: "google.login.LoginService.loginSuccess", Principal: "breakglass-1@example.com", CallerIP: "203.0.113.9"})
+	// Its incident shows the audit source has read past terraform's
+	// change, made while elevate managed nothing in the project: whether a
+	// scope is managed is judged when its change is read.
+	seenSignIn := time.Now().Add(15 * time.Second)
+	for {
+		var incs struct {
+			Incidents []json.RawMessage `json:"incidents"`
+		}
+		apiCall(t, d.url, devToken, "GET", "/v1/incidents", nil, &incs)
+		if len(incs.Incidents) > 0 {
+			break
+		}
+		if time.Now().After(seenSignIn) {
+			t.Fatalf("the break-glass sign-in never made an incident\ndaemon:\n%s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	stdout, stderr, code := runElevate(t, dir, clientEnv(d, devToken),
 		"request", "sandbox", "--for", "12s", "--reason", "gcp e2e", "--wait", "--format", "json")

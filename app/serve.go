@@ -202,7 +202,7 @@ func runDaemon(ctx context.Context, s *streams, cfg *Config, x daemonExtras) err
 	}
 	defer closeGCPAudit()
 	watcher, err := newWatcher(watcherSetup{cfg: cfg, store: store, policies: ps.Current, logger: logger, meters: tel.Meters,
-		holder: hostname + "/" + ln.Addr().String(), leaseTTL: cfg.Reconcile.LeaseTTL, getenv: getenv, extra: gcpAudit})
+		holder: hostname + "/" + ln.Addr().String(), leaseTTL: cfg.Reconcile.LeaseTTL, leading: engine.IsLeader, getenv: getenv, extra: gcpAudit})
 	if err != nil {
 		return usageErr("configuring the audit watchers: %w", err)
 	}

@@ -82,6 +82,11 @@ type WatcherOptions struct {
 	Now func() time.Time
 	// LeaseTTL defaults to DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// Campaign, if set, says whether this replica may run the watchers:
+	// the watcher campaigns for its lease only while it returns true, and
+	// gives the lease up when it turns false. The daemon passes the
+	// reconcile engine's IsLeader, so that one replica leads both.
+	Campaign func() bool
 	// GroupWindow defaults to DefaultGroupWindow, ReminderInterval to
 	// DefaultReminderInterval, ReviewCheck (how often overdue reviews are
 	// looked for) to DefaultReviewCheck.
@@ -239,6 +244,14 @@ func (w *Watcher) Matcher() *Matcher {
 func (w *Watcher) Run(ctx context.Context) error {
 	ttl := w.o.LeaseTTL
 	for {
+		if w.o.Campaign != nil && !w.o.Campaign() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(campaignPoll):
+			}
+			continue
+		}
 		lease, err := w.o.Store.TryAcquireLease(ctx, LeaseName, w.o.Holder, ttl, w.o.Now())
 		switch {
 		case err == nil:
@@ -248,15 +261,25 @@ func (w *Watcher) Run(ctx context.Context) error {
 		default:
 			w.log.WarnContext(ctx, "cannot take the break-glass watcher lease", "error", err)
 		}
+		// With a gate, only the replica it names campaigns, and it should
+		// take over as soon as the previous holder hands over.
+		wait := ttl / 3
+		if w.o.Campaign != nil {
+			wait = min(wait, campaignPoll)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(ttl / 3):
+		case <-time.After(wait):
 		}
 	}
 }
 
-// lead runs the watchers under lease until it is lost or ctx is done.
+// campaignPoll is how often a watcher with a Campaign gate asks it.
+const campaignPoll = 250 * time.Millisecond
+
+// lead runs the watchers under lease until it is lost, the Campaign gate
+// closes, or ctx is done.
 func (w *Watcher) lead(ctx context.Context, lease state.Lease) {
 	w.log.InfoContext(ctx, "running the audit watchers", "sources", len(w.o.Sources), "token", lease.Token)
 	lctx, cancel := context.WithCancel(ctx)
@@ -292,10 +315,22 @@ func (w *Watcher) lead(ctx context.Context, lease state.Lease) {
 	ttl := w.o.LeaseTTL
 	renew := time.NewTicker(ttl / 3)
 	defer renew.Stop()
+	var gate <-chan time.Time
+	if w.o.Campaign != nil {
+		t := time.NewTicker(campaignPoll)
+		defer t.Stop()
+		gate = t.C
+	}
+	stepDown := false
 	for lost := false; !lost; {
 		select {
 		case <-ctx.Done():
 			lost = true
+		case <-gate:
+			if !w.o.Campaign() {
+				w.log.InfoContext(ctx, "this replica no longer leads reconcile; handing the audit watchers over")
+				lost, stepDown = true, true
+			}
 		case <-renew.C:
 			l, err := w.o.Store.RenewLease(ctx, lease, ttl, w.o.Now())
 			if errors.Is(err, state.ErrLeaseLost) {
@@ -311,7 +346,7 @@ func (w *Watcher) lead(ctx context.Context, lease state.Lease) {
 	cancel()
 	wg.Wait()
 	w.sends.Wait()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || stepDown {
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer rcancel()
 		_ = w.o.Store.ReleaseLease(rctx, lease)

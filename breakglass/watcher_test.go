@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,15 +341,19 @@ func TestWatcherReportsSourceFailures(t *testing.T) {
 }
 
 // runRig is a rig whose watchers run for real (real clock, lease, loops).
-func startWatcher(t testing.TB, r *rig, holder string, poll time.Duration) (*Watcher, context.CancelFunc, chan struct{}) {
+func startWatcher(t testing.TB, r *rig, holder string, poll time.Duration, opts ...func(*WatcherOptions)) (*Watcher, context.CancelFunc, chan struct{}) {
 	t.Helper()
 	env := map[string]string{"PAGER_URL": r.hook.srv.URL, "PAGER_SECRET": hookSecret}
 	fs := &FileSource{Dir: r.dir, Format: SourceCloudTrail}
-	w, err := NewWatcher(WatcherOptions{
+	o := WatcherOptions{
 		Store: r.store, Policies: func() *policies.Set { return r.set }, Holder: holder, LeaseTTL: 600 * time.Millisecond,
 		Sources: []WatchedSource{{Name: "trail", Type: "file", Format: SourceCloudTrail, Cloud: "aws", Source: fs, Poll: poll}},
 		Getenv:  func(k string) string { return env[k] },
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	w, err := NewWatcher(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,6 +410,67 @@ func TestWatchersRunOnOneReplicaAndFailOver(t *testing.T) {
 	got = waitAlert(t, r.hook, 5*time.Second)
 	if got.Event.ID != "run-2" || !b.IsLeader() {
 		t.Fatalf("after failover: alert %+v, second replica leading: %v", got, b.IsLeader())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(r.hook.got()); n != 2 || r.hook.dupes != 0 {
+		t.Fatalf("%d alerts, %d duplicates: want each record alerted once", n, r.hook.dupes)
+	}
+}
+
+// TestWatchersFollowTheCampaignGate: watchers run only where the gate is
+// open (the daemon's gate is "this replica leads reconcile"); when it
+// closes the lease is handed over at once, not after its TTL, and no
+// record is alerted twice or lost.
+func TestWatchersFollowTheCampaignGate(t *testing.T) {
+	r := newRig(t)
+	store, err := state.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "run.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	r.store = store
+	var aLeads, bLeads atomic.Bool
+	// A lease that would take a minute to lapse: the hand-over must not
+	// wait for it.
+	gated := func(g *atomic.Bool) func(*WatcherOptions) {
+		return func(o *WatcherOptions) { o.Campaign, o.LeaseTTL = g.Load, time.Minute }
+	}
+	b, _, _ := startWatcher(t, r, "replica-b", 100*time.Millisecond, gated(&bLeads))
+	a, _, _ := startWatcher(t, r, "replica-a", 100*time.Millisecond, gated(&aLeads))
+	time.Sleep(400 * time.Millisecond)
+	if a.IsLeader() || b.IsLeader() {
+		t.Fatal("a watcher ran with its gate closed")
+	}
+	aLeads.Store(true)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("replica a runs the watchers", a.IsLeader)
+	writeFile(t, r.dir, "a.jsonl", []byte(ctLogin("gate-1", "breakglass-alice", time.Now(), true)))
+	if got := waitAlert(t, r.hook, 5*time.Second); got.Event.ID != "gate-1" || b.IsLeader() {
+		t.Fatalf("alert %+v; replica b leading: %v", got, b.IsLeader())
+	}
+	// Leadership moves: a hands over well before its lease would lapse.
+	aLeads.Store(false)
+	bLeads.Store(true)
+	start := time.Now()
+	waitFor("replica b runs the watchers", func() bool { return b.IsLeader() && !a.IsLeader() })
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the hand-over took %s", took)
+	}
+	if l, err := store.GetLease(t.Context(), LeaseName); err != nil || l.Holder != "replica-b" {
+		t.Fatalf("watcher lease: %+v %v", l, err)
+	}
+	writeFile(t, r.dir, "b.jsonl", []byte(ctLogin("gate-2", "breakglass-alice", time.Now().Add(3*time.Hour), true)))
+	if got := waitAlert(t, r.hook, 5*time.Second); got.Event.ID != "gate-2" {
+		t.Fatalf("after the hand-over: alert %+v", got)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(r.hook.got()); n != 2 || r.hook.dupes != 0 {
