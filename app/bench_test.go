@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -166,10 +167,21 @@ func sustained(b *testing.B, base string, clients int, dur time.Duration) (ids [
 	}
 	wg.Wait()
 	reqRate = float64(len(ids)) / time.Since(start).Seconds()
-	// The leader's elevate_grants_active gauge counts every active grant
-	// as of its last pass.
+	// Every request is self-service, so approved at once: once the store
+	// holds no approved grant, all of them are active there. The leader's
+	// elevate_grants_active gauge must agree.
 	for {
-		if v, ok := metricValue(b, base, "elevate_grants_active"); ok && int(v) >= before+len(ids) {
+		var l struct {
+			Grants []json.RawMessage `json:"grants"`
+		}
+		st, err := tryAPI(base, engToken, "GET", "/v1/grants?status=approved&limit=1", nil, &l)
+		if err != nil || st != http.StatusOK {
+			b.Fatalf("listing approved grants: %d %v", st, err)
+		}
+		if v, ok := metricValue(b, base, "elevate_grants_active"); ok && len(l.Grants) == 0 {
+			if int(v) < before+len(ids) {
+				b.Fatalf("every grant is active in the store, but elevate_grants_active says %d, want %d", int(v), before+len(ids))
+			}
 			break
 		}
 		if time.Since(start) > 10*time.Minute {

@@ -276,7 +276,7 @@ func (e *Engine) targetedScopes(s *snapshot, requested map[model.ScopeKey]bool) 
 	}
 	for _, g := range s.live {
 		at, due := dueAt(g, s.now)
-		if !due || e.loop.rec != nil && e.loop.rec.pendingGrant(g.ID) {
+		if !due || e.loop.rec != nil && e.loop.rec.pending(g.ID) {
 			continue
 		}
 		fresh := at.After(e.loop.prevNow)
@@ -1127,8 +1127,11 @@ func (e *Engine) settle(ctx context.Context, rec *recorder, s *snapshot, results
 	var ops []settleOp
 	var scopes []model.ScopeKey
 	for _, g := range s.live {
-		if rec.pendingGrant(g.ID) {
-			if g.Status == model.StatusActive {
+		if pending, activating := rec.pendingGrant(g.ID); pending {
+			// A queued activation counts already: the pass that queued
+			// it may be the last for a while, and the gauge would miss
+			// the grant until the next one.
+			if g.Status == model.StatusActive || activating {
 				active++
 			}
 			continue

@@ -36,9 +36,12 @@ type recorder struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	grants  map[string]int
-	records map[model.BindingKey]pendingRecord
+	mu     sync.Mutex
+	grants map[string]int
+	// activating counts the queued status changes of each grant that
+	// activate it: the active-grants gauge counts those grants already.
+	activating map[string]int
+	records    map[model.BindingKey]pendingRecord
 	// mirror holds each loaded scope's binding records as they will be
 	// once the queue is written. The leader is the only writer of binding
 	// records, so between full passes (which load it from the store) it is
@@ -217,11 +220,12 @@ func newRecorder(e *Engine, st state.Store, stepDown func(error)) *recorder {
 	r := &recorder{
 		ctx: ctx, cancel: cancel,
 		e: e, st: st, stepDown: stepDown,
-		jobs:    make(chan recordJob, recorderQueue),
-		done:    make(chan struct{}),
-		grants:  make(map[string]int),
-		records: make(map[model.BindingKey]pendingRecord),
-		mirror:  make(map[model.ScopeKey]*mirrored),
+		jobs:       make(chan recordJob, recorderQueue),
+		done:       make(chan struct{}),
+		grants:     make(map[string]int),
+		activating: make(map[string]int),
+		records:    make(map[model.BindingKey]pendingRecord),
+		mirror:     make(map[model.ScopeKey]*mirrored),
 	}
 	go r.run()
 	return r
@@ -247,6 +251,9 @@ func (r *recorder) enqueue(ctx context.Context, job recordJob) {
 	}
 	for _, s := range job.settle {
 		r.grants[s.grant.ID]++
+		if s.action == "activate" {
+			r.activating[s.grant.ID]++
+		}
 	}
 	r.mu.Unlock()
 	select {
@@ -256,11 +263,18 @@ func (r *recorder) enqueue(ctx context.Context, job recordJob) {
 	}
 }
 
-// pendingGrant reports whether a status change of grant id is queued.
-func (r *recorder) pendingGrant(id string) bool {
+// pending reports whether a status change of grant id is queued.
+func (r *recorder) pending(id string) bool {
+	p, _ := r.pendingGrant(id)
+	return p
+}
+
+// pendingGrant reports whether a status change of grant id is queued, and
+// whether that change makes it active.
+func (r *recorder) pendingGrant(id string) (pending, activating bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.grants[id] > 0
+	return r.grants[id] > 0, r.activating[id] > 0
 }
 
 // view returns the mirrored binding records of scope, if it is loaded,
@@ -368,6 +382,11 @@ func (r *recorder) finish(job recordJob) {
 	for _, s := range job.settle {
 		if r.grants[s.grant.ID]--; r.grants[s.grant.ID] <= 0 {
 			delete(r.grants, s.grant.ID)
+		}
+		if s.action == "activate" {
+			if r.activating[s.grant.ID]--; r.activating[s.grant.ID] <= 0 {
+				delete(r.activating, s.grant.ID)
+			}
 		}
 	}
 }
