@@ -507,11 +507,7 @@ func (e *Engine) runScope(ctx context.Context, st state.Store, rec *recorder, s 
 			if f.transient {
 				continue
 			}
-			b := c.New
-			if b == nil {
-				b = c.Old
-			}
-			if b.Managed() {
+			if b := changedBinding(c); b.Managed() {
 				failedRecs[b.Key()] = state.BindingRecord{Binding: *b, State: state.BindingFailed, Detail: r.Err.Error()}
 			}
 			audit = append(audit, bindingAudit(c, r.Err))
@@ -748,14 +744,8 @@ func applyIntent(scope model.ScopeKey, batch []model.Change) state.AuditEvent {
 		Changes []change `json:"changes"`
 	}{Scope: scope.String(), Changes: make([]change, 0, len(batch))}
 	for _, c := range batch {
-		op, b := "create", c.New
-		switch {
-		case c.Old != nil && c.New != nil:
-			op = "replace"
-		case c.Old != nil:
-			op, b = "delete", c.Old
-		}
-		ch := change{Op: op, Role: b.Target.Role, Principal: b.Principal.String(), Owner: b.Owner, Reason: c.Reason}
+		b := changedBinding(c)
+		ch := change{Op: changeVerb(c), Role: b.Target.Role, Principal: b.Principal.String(), Owner: b.Owner, Reason: c.Reason}
 		if !b.Expires.IsZero() {
 			exp := b.Expires.UTC()
 			ch.Expires = &exp
@@ -769,14 +759,7 @@ func applyIntent(scope model.ScopeKey, batch []model.Change) state.AuditEvent {
 // bindingAudit is the audit entry of one change the cloud applied (err nil)
 // or refused for good.
 func bindingAudit(c model.Change, err error) state.AuditEvent {
-	op := "create"
-	b := c.New
-	switch {
-	case c.Old != nil && c.New != nil:
-		op = "replace"
-	case c.Old != nil:
-		op, b = "delete", c.Old
-	}
+	op, b := changeVerb(c), changedBinding(c)
 	type window struct {
 		NotBefore *time.Time `json:"not_before,omitempty"`
 		Expires   *time.Time `json:"expires,omitempty"`
@@ -1087,6 +1070,15 @@ func (e *Engine) noteScope(r *scopeResult, now time.Time) {
 		}
 	}
 	e.loop.scopeAlerts[r.scope] = raised
+}
+
+// changedBinding is the binding a change is about: the new one, or the
+// old one of a delete.
+func changedBinding(c model.Change) *model.Binding {
+	if c.New != nil {
+		return c.New
+	}
+	return c.Old
 }
 
 func changeVerb(c model.Change) string {

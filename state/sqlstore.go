@@ -164,6 +164,28 @@ const grantCols = `id, version, kind, principal, role, policy, status, justifica
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// listRows runs query on q and returns every row as scan reads it; what
+// names the listing in errors ("listing what: …").
+func listRows[T any](ctx context.Context, q querier, what, query string, args []any, scan func(rowScanner) (T, error)) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing %s: %w", what, err)
+	}
+	return out, nil
+}
+
 // scanGrant reads a grant row of grantCols; groups decodes its requester
 // groups.
 func scanGrant(row rowScanner, groups *groupDecoder) (model.Grant, error) {
@@ -1068,23 +1090,7 @@ func (s *sqlStore) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incid
 	if f.Limit > 0 {
 		query += " LIMIT " + arg(f.Limit)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing incidents: %w", err)
-	}
-	defer rows.Close()
-	var out []Incident
-	for rows.Next() {
-		inc, err := scanIncident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing incidents: %w", err)
-		}
-		out = append(out, inc)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing incidents: %w", err)
-	}
-	return out, nil
+	return listRows(ctx, s.r, "incidents", s.q(query), args, scanIncident)
 }
 
 func (s *sqlStore) CreateDeclaration(ctx context.Context, d Declaration) (Declaration, error) {
@@ -1130,23 +1136,11 @@ func (s *sqlStore) ListDeclarations(ctx context.Context, f DeclarationFilter) ([
 		args = append(args, f.Limit)
 		query += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing declarations: %w", err)
-	}
-	defer rows.Close()
-	var out []Declaration
-	for rows.Next() {
+	return listRows(ctx, s.r, "declarations", s.q(query), args, func(row rowScanner) (Declaration, error) {
 		var d Declaration
-		if err := rows.Scan(&d.ID, &d.Policy, &d.Reason, &d.Incident, &d.DeclaredBy, timeCol{&d.At}, timeCol{&d.Expires}); err != nil {
-			return nil, fmt.Errorf("listing declarations: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing declarations: %w", err)
-	}
-	return out, nil
+		err := row.Scan(&d.ID, &d.Policy, &d.Reason, &d.Incident, &d.DeclaredBy, timeCol{&d.At}, timeCol{&d.Expires})
+		return d, err
+	})
 }
 
 const alertCols = `key, notifier, incident, kind, payload, status, attempts, last_error, next_attempt, created, delivered, updated`
@@ -1188,23 +1182,7 @@ func (s *sqlStore) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, erro
 	if f.Limit > 0 {
 		query += " LIMIT " + arg(f.Limit)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing alerts: %w", err)
-	}
-	return out, nil
+	return listRows(ctx, s.r, "alerts", s.q(query), args, scanAlert)
 }
 
 func (s *sqlStore) UpdateAlert(ctx context.Context, a Alert) (Alert, error) {
@@ -1255,23 +1233,11 @@ func (s *sqlStore) PutSourceStatus(ctx context.Context, st SourceStatus) error {
 }
 
 func (s *sqlStore) ListSourceStatus(ctx context.Context) ([]SourceStatus, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, type, format, cloud, last_poll, error, caught_up, last_event, updated
-		FROM audit_source_status ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("listing audit source status: %w", err)
-	}
-	defer rows.Close()
-	var out []SourceStatus
-	for rows.Next() {
+	return listRows(ctx, s.r, "audit source status", `SELECT name, type, format, cloud, last_poll, error, caught_up, last_event, updated
+		FROM audit_source_status ORDER BY name`, nil, func(row rowScanner) (SourceStatus, error) {
 		var st SourceStatus
-		if err := rows.Scan(&st.Name, &st.Type, &st.Format, &st.Cloud, timeCol{&st.LastPoll}, &st.Error, timeCol{&st.CaughtUp},
-			timeCol{&st.LastEvent}, timeCol{&st.Updated}); err != nil {
-			return nil, fmt.Errorf("listing audit source status: %w", err)
-		}
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing audit source status: %w", err)
-	}
-	return out, nil
+		err := row.Scan(&st.Name, &st.Type, &st.Format, &st.Cloud, timeCol{&st.LastPoll}, &st.Error, timeCol{&st.CaughtUp},
+			timeCol{&st.LastEvent}, timeCol{&st.Updated})
+		return st, err
+	})
 }
