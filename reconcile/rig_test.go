@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,71 +19,14 @@ import (
 	"github.com/elevatehq/elevate/providers"
 	"github.com/elevatehq/elevate/providers/memory"
 	"github.com/elevatehq/elevate/reconcile"
+	"github.com/elevatehq/elevate/reconcile/reconciletest"
 	"github.com/elevatehq/elevate/state"
 )
 
-// fakeClock is a Clock the test moves by hand; timers fire when it passes
-// their instant.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
+// fakeClock is a reconcile.Clock the test moves by hand.
+type fakeClock = reconciletest.FakeClock
 
-type fakeTimer struct {
-	c       *fakeClock
-	at      time.Time
-	ch      chan time.Time
-	stopped bool
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) TimerAt(at time.Time) reconcile.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: at, ch: make(chan time.Time, 1)}
-	if !at.After(c.now) {
-		t.ch <- c.now
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves the clock on by d and fires the timers it passes.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.stopped:
-		case !t.at.After(c.now):
-			t.ch <- c.now
-		default:
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.stopped && slices.Contains(t.c.timers, t)
-	t.stopped = true
-	return was
-}
+func newFakeClock(t time.Time) *fakeClock { return reconciletest.NewFakeClock(t) }
 
 // eventually polls cond for up to 10 s of real time.
 func eventually(t testing.TB, what string, cond func() bool) {
