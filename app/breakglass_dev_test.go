@@ -3,7 +3,6 @@ package app
 import (
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -19,22 +18,8 @@ var devSampleRe = regexp.MustCompile(`cp (\S+sample-signin-\S+\.json) (\S+)/`)
 // passes with every example account watched.
 func TestDevModeBreakglass(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	d := startElevate(t, dir, nil, "dev", "--listen", addr, "--policies", filepath.Join(root, "examples", "policies"))
-	d.url = "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(d.stdout.String(), "Press Ctrl-C to stop.") {
-		if d.exited() || time.Now().After(deadline) {
-			t.Fatalf("elevate dev did not print its banner\nstdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	banner := d.stdout.String()
+	d, banner := startDev(t, dir)
 	cp := devSampleRe.FindStringSubmatch(banner)
 	tok := devTokenRe.FindStringSubmatch(banner)
 	if cp == nil || tok == nil || !strings.Contains(banner, "Break-glass detection watches") {
@@ -44,7 +29,7 @@ func TestDevModeBreakglass(t *testing.T) {
 	if out, err := exec.Command("cp", cp[1], cp[2]+"/").CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	// Both notifiers deliver independently; wait for each.
 	for _, want := range []string{
 		"[dev notifier security-pager] CRITICAL incident-opened: Undeclared break-glass use",

@@ -47,17 +47,14 @@ func devGCPBinding(t *testing.T, addr, id string) (*iampb.Policy, *iampb.Binding
 	return pol, elevateBinding(pol, id)
 }
 
-// TestDevMode is the newcomer's tour through the real binary: elevate dev
-// prints tokens and commands; a self-service request becomes active and
-// expires; a request that needs approval is approved with the second
-// token; Ctrl-C stops dev mode and removes its temporary store.
-func TestDevMode(t *testing.T) {
-	t.Parallel()
+// startDev runs elevate dev on the example policies in dir and returns it
+// with the banner it printed.
+func startDev(t *testing.T, dir string) (*proc, string) {
+	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	addr := freeAddr(t)
 	d := startElevate(t, dir, nil, "dev", "--listen", addr, "--policies", filepath.Join(root, "examples", "policies"))
 	d.url = "http://" + addr
@@ -68,7 +65,17 @@ func TestDevMode(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	banner := d.stdout.String()
+	return d, d.stdout.String()
+}
+
+// TestDevMode is the newcomer's tour through the real binary: elevate dev
+// prints tokens and commands; a self-service request becomes active and
+// expires; a request that needs approval is approved with the second
+// token; Ctrl-C stops dev mode and removes its temporary store.
+func TestDevMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d, banner := startDev(t, dir)
 	for _, want := range []string{"export ELEVATE_ADDR=" + d.url, "request staging-operator --for 2m", "grants --active", "in-memory emulator", "the GCP emulator at"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
